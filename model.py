@@ -1,0 +1,330 @@
+"""
+One decoder-only Transformer that is LLaMA or GPT-2 by configuration.
+
+    ModelConfig(arch='llama', ...)  RMSNorm, RoPE, SwiGLU, untied embeddings
+    ModelConfig(arch='gpt2', ...)   LayerNorm, learned positions, GELU(tanh), tied embeddings
+
+A field left as None takes its arch's preset (PRESETS below). Norm, positions and feed-forward
+are chosen once, in the constructors; forward() has no architecture branches beyond that.
+The weights map one to one onto Hugging Face's LlamaForCausalLM / GPT2LMHeadModel (export_hf.py).
+The model knows nothing about parallelism: DDP, ZeRO-1, FSDP2 and torch.compile are applied to it
+from outside (train.py).
+"""
+
+import math
+from dataclasses import dataclass, fields, asdict
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# The architecture presets (shared/DESIGN.md, "The model"). d_ff is a rule, not a number.
+PRESETS = {
+    'llama': dict(norm='rmsnorm', position='rope', mlp='swiglu', norm_placement='pre',
+                  tie_embeddings=False, bias=False, norm_eps=1e-5, rope_theta=10000.0),
+    'gpt2': dict(norm='layernorm', position='learned', mlp='gelu', norm_placement='pre',
+                 tie_embeddings=True, bias=False, norm_eps=1e-5, rope_theta=10000.0),
+}
+CHOICES = dict(arch=('llama', 'gpt2'), norm=('rmsnorm', 'layernorm'), position=('rope', 'learned'),
+               mlp=('swiglu', 'gelu'), norm_placement=('pre', 'post'))
+
+
+def default_d_ff(mlp, n_embd):
+    if mlp == 'swiglu':  # LLaMA: 2/3 of 4d keeps the FLOPs of a 4d GELU MLP; rounded up to 256
+        return 256 * math.ceil(8 * n_embd / 3 / 256)
+    return 4 * n_embd
+
+
+@dataclass
+class ModelConfig:
+    arch: str = 'llama'
+    n_layer: int = 12
+    n_head: int = 12
+    n_kv_head: Optional[int] = None      # None = n_head; fewer = grouped-query attention
+    n_embd: int = 768
+    d_ff: Optional[int] = None           # None = the preset's rule (default_d_ff)
+    block_size: int = 1024
+    vocab_size: int = 32000
+    bias: Optional[bool] = None          # biases in linear layers and LayerNorm
+    dropout: float = 0.0
+    norm: Optional[str] = None           # 'rmsnorm' | 'layernorm'
+    norm_eps: Optional[float] = None
+    norm_placement: Optional[str] = None  # 'pre' | 'post' (post: x = norm(x + f(x)))
+    position: Optional[str] = None       # 'rope' | 'learned'
+    rope_theta: Optional[float] = None
+    mlp: Optional[str] = None            # 'swiglu' | 'gelu'
+    tie_embeddings: Optional[bool] = None
+
+    def __post_init__(self):
+        if self.arch not in PRESETS:
+            raise ValueError(f"arch must be one of {CHOICES['arch']}, got {self.arch!r}")
+        for key, value in PRESETS[self.arch].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.n_kv_head is None:
+            self.n_kv_head = self.n_head
+        if self.d_ff is None:
+            self.d_ff = default_d_ff(self.mlp, self.n_embd)
+        self.validate()
+
+    def validate(self):
+        """Shape errors a user can make, as ValueError with a one-line message."""
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        for key in ('n_layer', 'n_head', 'n_kv_head', 'n_embd', 'd_ff', 'block_size', 'vocab_size'):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
+                             f"choose n_head among {[h for h in range(1, 65) if self.n_embd % h == 0]}")
+        if self.n_head % self.n_kv_head:
+            raise ValueError(f"n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head})")
+        if self.position == 'rope' and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"RoPE needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+    def to_dict(self):
+        return asdict(self)
+
+
+MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in fp32 (as Hugging Face's LlamaRMSNorm)."""
+
+    def __init__(self, dim, eps, bias=False):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return F.rms_norm(x.float(), (x.size(-1),), self.weight.float(), self.eps).type_as(x)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's has no bias=False before 2.1; kept explicit)."""
+
+    def __init__(self, dim, eps, bias=False):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, (x.size(-1),), self.weight, self.bias, self.eps)
+
+
+NORMS = {'rmsnorm': RMSNorm, 'layernorm': LayerNorm}
+
+
+def rope_tables(head_dim, length, theta):
+    """cos and sin of shape (length, head_dim), Hugging Face's rotate-half layout (halves repeated)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+    angles = torch.cat((angles, angles), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """x: (B, heads, T, head_dim); cos, sin: (T, head_dim)."""
+    half = x.size(-1) // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        # q, k and v in one matmul: [q (n_head heads) | k (n_kv_head) | v (n_kv_head)]
+        self.qkv = nn.Linear(config.n_embd, (config.n_head + 2 * config.n_kv_head) * self.head_dim,
+                             bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.proj.is_residual_projection = True
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.use_rope = config.position == 'rope'
+
+    def forward(self, x, rope):
+        B, T, C = x.size()
+        q, k, v = self.qkv(x).split(
+            [self.n_head * self.head_dim, self.n_kv_head * self.head_dim, self.n_kv_head * self.head_dim], dim=-1)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        if self.use_rope:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin).type_as(v), apply_rope(k, cos, sin).type_as(v)
+        if self.n_kv_head != self.n_head:  # grouped-query attention: each kv head serves n_head/n_kv_head q heads
+            k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+            v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.proj(y))
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x)); GELU: down(gelu_tanh(up(x))).
+    For SwiGLU, gate and up are one matmul (fc's output is [gate | up])."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.gated = config.mlp == 'swiglu'
+        self.fc = nn.Linear(config.n_embd, (2 if self.gated else 1) * config.d_ff, bias=config.bias)
+        self.proj = nn.Linear(config.d_ff, config.n_embd, bias=config.bias)
+        self.proj.is_residual_projection = True
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.gated:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.gelu(h, approximate='tanh')
+        return self.dropout(self.proj(h))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        norm = NORMS[config.norm]
+        self.norm_1 = norm(config.n_embd, config.norm_eps, config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.norm_2 = norm(config.n_embd, config.norm_eps, config.bias)
+        self.mlp = MLP(config)
+        self.pre_norm = config.norm_placement == 'pre'
+
+    def forward(self, x, rope):
+        if self.pre_norm:
+            x = x + self.attn(self.norm_1(x), rope)
+            return x + self.mlp(self.norm_2(x))
+        x = self.norm_1(x + self.attn(x, rope))
+        return self.norm_2(x + self.mlp(x))
+
+
+class Transformer(nn.Module):
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.position == 'learned' else None
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.norm_f = NORMS[config.norm](config.n_embd, config.norm_eps, config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
+        if config.position == 'rope':  # not persistent: recomputed at load, never in a checkpoint
+            cos, sin = rope_tables(config.head_dim, config.block_size, config.rope_theta)
+            self.register_buffer('rope_cos', cos, persistent=False)
+            self.register_buffer('rope_sin', sin, persistent=False)
+        else:
+            self.rope_cos = self.rope_sin = None
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        # GPT-2's init (nanoGPT): N(0, 0.02); residual projections scaled by 1/sqrt(2 n_layer),
+        # one factor for each of the two residual additions a layer makes (GPT-2 paper, section 2.3).
+        if isinstance(module, nn.Linear):
+            std = 0.02
+            if getattr(module, 'is_residual_projection', False):
+                std = 0.02 / math.sqrt(2 * self.config.n_layer)
+            torch.nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, (RMSNorm, LayerNorm)):
+            torch.nn.init.ones_(module.weight)
+            if getattr(module, 'bias', None) is not None:
+                torch.nn.init.zeros_(module.bias)
+
+    def reset_buffers(self):
+        """Recompute the RoPE tables (after to_empty() from the meta device)."""
+        if self.rope_cos is not None:
+            cos, sin = rope_tables(self.config.head_dim, self.config.block_size, self.config.rope_theta)
+            self.rope_cos.copy_(cos)
+            self.rope_sin.copy_(sin)
+
+    def num_params(self):
+        """Every parameter, the tied embedding counted once (the production table's count)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def num_matmul_params(self):
+        """Parameters used in matrix multiplies: all but the input embedding lookup and learned
+        positions. A tied embedding counts once, as the output layer (PaLM appendix B)."""
+        n = self.num_params() - (self.wpe.weight.numel() if self.wpe is not None else 0)
+        if not self.config.tie_embeddings:
+            n -= self.wte.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len=None):
+        """Training FLOPs per token, 6N + 12 L H Q T (PaLM, appendix B): forward and backward
+        of the matmuls (6N) plus attention scores and values (12 L H Q T)."""
+        cfg = self.config
+        seq_len = seq_len or cfg.block_size
+        return 6 * self.num_matmul_params() + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * seq_len
+
+    def forward(self, idx, targets=None, return_logits=True):
+        B, T = idx.size()
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        x = self.drop(x)
+        rope = (self.rope_cos[:T], self.rope_sin[:T]) if self.rope_cos is not None else None
+        for block in self.blocks:
+            x = block(x, rope)
+        x = self.norm_f(x)
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            if not return_logits:
+                logits = None
+        return logits, loss
+
+    def param_groups(self, weight_decay):
+        """AdamW groups. Decay: the matrices of linear layers (the output layer included, also when
+        tied to the input embedding). No decay: norms, biases, and untied input embeddings and
+        learned positions, which are lookups whose rows see gradient only when their token occurs;
+        decaying them shrinks rare tokens toward zero (as OLMo and many LLaMA recipes do)."""
+        linear_weights = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
+        decay = [p for p in self.parameters() if id(p) in linear_weights]
+        no_decay = [p for p in self.parameters() if id(p) not in linear_weights]
+        return [{'params': decay, 'weight_decay': weight_decay},
+                {'params': no_decay, 'weight_decay': 0.0}]
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None):
+        """Sample max_new_tokens tokens after idx (B, T). temperature 0 means greedy."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            logits = logits[:, -1, :].float()
+            if temperature == 0:
+                next_id = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                    logits[logits < v[:, [-1]]] = -float('inf')
+                next_id = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+            idx = torch.cat((idx, next_id), dim=1)
+            if eos_id is not None and bool((next_id == eos_id).all()):
+                break
+        return idx
