@@ -1,0 +1,627 @@
+"""
+Train a LLaMA- or GPT-2-style model, on one process or under torchrun (DDP, ZeRO-1, FSDP2).
+
+    python train.py config/quick_llama.py
+    python train.py config/full_llama_1.36b.py --batch_size=4 --max_iters=5000
+    torchrun --standalone --nproc_per_node=4 train.py config/full_gpt2_1.36b.py --use_zero1=True
+    python train.py config/full_llama_1.36b.py --init_from=resume --eval_only=True
+
+The globals below are the defaults; a config file and --key=value overrides replace them
+(configurator.py). Read top to bottom: defaults, setup (distributed, device, data, model,
+optimizer), the training step, checkpoints and logs, the loop.
+"""
+
+import contextlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from datetime import datetime
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from configurator import Configurator, UserError, annotation_types, format_config
+from gpu_specs import peak_tflops as gpu_peak_tflops
+from loader import TokenBatches, resolve_dataset
+from model import MODEL_FIELDS, ModelConfig, Transformer
+
+# -----------------------------------------------------------------------------
+# defaults: every key here can be set by a config file or --key=value
+# I/O
+out_dir = 'out'
+eval_interval = 2000
+log_interval = 1
+eval_iters = 200
+eval_only = False            # load (init_from), evaluate train and val, print and log, write no checkpoint
+eval_at_start = False        # evaluate before the first step (as nanoGPT does at iteration 0)
+always_save_checkpoint = True  # save at every evaluation, not only when val loss improves
+init_from = 'scratch'        # 'scratch' | 'resume' (from out_dir/ckpt.pt)
+overwrite = False            # allow a scratch run to replace a run whose out_dir holds a checkpoint
+# logging
+wandb_log = False
+wandb_project = 'llm-pretrain'
+wandb_run_name = 'run'
+tensorboard_log = False      # event files under out_dir/tensorboard
+# data
+dataset = 'python_stdlib'    # a folder under data/, or a path to a folder with train.bin, val.bin, meta.pkl
+gradient_accumulation_steps = 1  # micro-steps per optimizer step, summed over all ranks (nanoGPT's meaning)
+batch_size = 12              # micro-batch size per rank
+# model (every ModelConfig field; None = the arch preset's value; vocab_size None = the dataset's)
+arch = 'llama'
+n_layer = 12
+n_head = 12
+n_kv_head = None
+n_embd = 768
+d_ff = None
+block_size = 1024
+vocab_size = None
+bias = None
+dropout = 0.0
+norm = None
+norm_eps = None
+norm_placement = None
+position = None
+rope_theta = None
+mlp = None
+tie_embeddings = None
+# AdamW
+learning_rate = 6e-4
+max_iters = 600000
+weight_decay = 0.1
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0              # 0 disables clipping (the norm is still measured and logged)
+# learning rate schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
+decay_lr = True
+warmup_iters = 2000
+lr_decay_iters = None        # None = max_iters
+min_lr = 6e-5
+# system
+backend = 'nccl'             # process group backend on GPU; CPU runs use gloo
+device = 'cuda'              # 'cuda', 'cuda:1', 'cpu', 'mps'
+dtype = 'bfloat16'           # autocast dtype on GPU: 'bfloat16' | 'float16' (GradScaler) | 'float32'
+compile = True               # torch.compile the model
+seed = 1337
+use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOptimizer)
+use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
+activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
+peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
+max_nonfinite_steps = 5      # stop after this many optimizer steps in a row with a non-finite grad norm
+# -----------------------------------------------------------------------------
+DEFAULTS = {k: v for k, v in dict(globals()).items()
+            if not k.startswith('_') and isinstance(v, (int, float, bool, str, type(None)))}
+KEY_TYPES = {**annotation_types(ModelConfig), 'vocab_size': int, 'lr_decay_iters': int, 'peak_tflops': float}
+
+
+def parse_config(argv):
+    """The effective configuration as a namespace, and the keys the user set."""
+    configurator = Configurator(DEFAULTS, KEY_TYPES)
+    config = configurator.parse(argv)
+    c = SimpleNamespace(**config)
+    c.user_set = {k for k in config if config[k] != DEFAULTS[k]}
+    return c
+
+
+# -----------------------------------------------------------------------------
+# setup
+
+def setup_distributed(c):
+    """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them this is one process."""
+    dist = SimpleNamespace(enabled='RANK' in os.environ and int(os.environ.get('WORLD_SIZE', '1')) >= 1
+                           and 'LOCAL_RANK' in os.environ, rank=0, local_rank=0, world_size=1)
+    if c.use_zero1 and c.use_fsdp:
+        raise UserError("use_zero1 and use_fsdp are exclusive: FSDP2 already shards the optimizer state")
+    if dist.enabled:
+        dist.rank, dist.local_rank = int(os.environ['RANK']), int(os.environ['LOCAL_RANK'])
+        dist.world_size = int(os.environ['WORLD_SIZE'])
+    if c.gradient_accumulation_steps % dist.world_size:
+        raise UserError(f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be divisible by the "
+                        f"number of processes ({dist.world_size}): it counts micro-steps over all ranks, e.g. "
+                        f"--gradient_accumulation_steps={dist.world_size * max(1, c.gradient_accumulation_steps // dist.world_size)}")
+    dist.micro_steps = c.gradient_accumulation_steps // dist.world_size  # per rank
+    dist.master = dist.rank == 0
+    return dist
+
+
+def setup_device(c, dist):
+    if c.device.startswith('cuda') and not torch.cuda.is_available():
+        raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu (small models) or check nvidia-smi")
+    if c.dtype not in ('float32', 'bfloat16', 'float16'):
+        raise UserError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {c.dtype!r}")
+    if dist.enabled:
+        if c.device.startswith('cuda'):
+            c.device = f'cuda:{dist.local_rank}'
+            torch.cuda.set_device(c.device)
+        torch.distributed.init_process_group(backend=c.backend if c.device.startswith('cuda') else 'gloo')
+    device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
+    train_dtype = c.dtype if device_type == 'cuda' else 'float32'  # fp32 off the GPU
+    if device_type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls that remain (outside autocast) use TF32
+        torch.backends.cudnn.allow_tf32 = True
+        if train_dtype == 'bfloat16' and not torch.cuda.is_bf16_supported():
+            raise UserError("this GPU does not support bfloat16: use --dtype=float16")
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[train_dtype]
+    # autocast keeps fp32 master weights and runs matmuls in bf16/fp16; the model is never cast wholesale
+    autocast = (contextlib.nullcontext() if train_dtype == 'float32'
+                else torch.autocast(device_type=device_type, dtype=ptdtype))
+    return SimpleNamespace(type=device_type, dtype=train_dtype, ptdtype=ptdtype, autocast=autocast)
+
+
+def model_config(c, ckpt_args=None, dataset_vocab=None):
+    """ModelConfig from the config's model keys; on resume the checkpoint's, which keys the user set
+    must agree with."""
+    if ckpt_args is not None:
+        resolved = ModelConfig(**ckpt_args)
+        for key in MODEL_FIELDS:
+            if key in c.user_set and getattr(c, key) is not None and getattr(c, key) != getattr(resolved, key):
+                raise UserError(f"{key}={getattr(c, key)!r} disagrees with the checkpoint's {key}="
+                                f"{getattr(resolved, key)!r}: drop the override to resume, or train a new "
+                                f"run in another out_dir")
+        return resolved
+    args = {k: getattr(c, k) for k in MODEL_FIELDS}
+    if args['vocab_size'] is None:
+        args['vocab_size'] = dataset_vocab
+    try:
+        return ModelConfig(**args)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def parallelize(model, c, dist, dev):
+    """Apply activation checkpointing, torch.compile and DDP / FSDP2 to an unmodified model
+    (torchtitan's recipe: the model file knows nothing about parallelism)."""
+    if c.activation_checkpointing:
+        from torch.utils.checkpoint import checkpoint
+        for block in model.blocks:  # an instance-level forward: the state dict keeps its names
+            block.forward = (lambda fwd: lambda *args: checkpoint(fwd, *args, use_reentrant=False))(block.forward)
+    if c.use_fsdp:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        mesh = init_device_mesh(dev.type, (dist.world_size,))
+        # bf16 params for compute, fp32 gradient reduction; fp32 master weights stay sharded
+        mp = MixedPrecisionPolicy(param_dtype=dev.ptdtype, reduce_dtype=torch.float32) if dev.type == 'cuda' else None
+        kwargs = dict(mesh=mesh, **({'mp_policy': mp} if mp is not None else {}))
+        for block in model.blocks:
+            if c.compile:
+                block.compile()
+            fully_shard(block, **kwargs)
+        fully_shard(model, **kwargs)
+        return model
+    if c.compile:
+        model = torch.compile(model)
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[dist.local_rank] if dev.type == 'cuda' else None)
+    return model
+
+
+def build_optimizer(raw_model, c, dist, dev):
+    groups = raw_model.param_groups(c.weight_decay)
+    kwargs = dict(lr=c.learning_rate, betas=(c.beta1, c.beta2))
+    if dev.type == 'cuda':
+        kwargs['fused'] = True  # one kernel for the whole update
+    if c.use_zero1:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, **kwargs)
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def get_lr(it, c):
+    """Linear warmup for warmup_iters, then cosine decay to min_lr at lr_decay_iters."""
+    if not c.decay_lr:
+        return c.learning_rate
+    decay_iters = c.lr_decay_iters or c.max_iters
+    if it < c.warmup_iters:
+        return c.learning_rate * (it + 1) / (c.warmup_iters + 1)
+    if it >= decay_iters:
+        return c.min_lr
+    ratio = (it - c.warmup_iters) / max(1, decay_iters - c.warmup_iters)
+    return c.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (c.learning_rate - c.min_lr)
+
+
+# -----------------------------------------------------------------------------
+# the training step, shared with bench.py
+
+def train_step(model, optimizer, scaler, batches, iter_num, c, dist, dev):
+    """One optimizer step: dist.micro_steps forward/backward passes on this rank, clip, step.
+    Returns (mean loss over this rank's micro-steps, grad norm, stepped), the first two as device
+    tensors: nothing here waits for the GPU except the finiteness check of the grad norm."""
+    loss_sum = torch.zeros((), device=c.device)
+    # rank r reads global micro-steps r, r + W, r + 2W, ...: the same set of batches for any W
+    steps = [dist.rank + k * dist.world_size for k in range(dist.micro_steps)]
+    x, y = batches.batch('train', iter_num, steps[0])
+    for k in range(dist.micro_steps):
+        last = k == dist.micro_steps - 1
+        # DDP: no gradient all-reduce until the last micro-step; the context covers forward and backward
+        sync = contextlib.nullcontext() if last or not hasattr(model, 'no_sync') else model.no_sync()
+        with sync:
+            with dev.autocast:
+                _, loss = model(x, y, return_logits=False)
+                loss = loss / dist.micro_steps
+            if not last:  # fetch the next micro-batch while the GPU works on this one
+                x, y = batches.batch('train', iter_num, steps[k + 1])
+            scaler.scale(loss).backward()
+        loss_sum += loss.detach()
+    scaler.unscale_(optimizer)
+    # measured before the gradients are cleared; with grad_clip 0 the norm is only measured
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip if c.grad_clip > 0 else float('inf'))
+    if hasattr(grad_norm, 'full_tensor'):  # FSDP2: a replicated DTensor
+        grad_norm = grad_norm.full_tensor()
+    stepped = True
+    if dev.dtype == 'float16':
+        scaler.step(optimizer)  # skips the step itself on inf/nan, and lowers the scale
+        scaler.update()
+    elif torch.isfinite(grad_norm).item():  # the same on every rank: the norm is of the reduced gradients
+        optimizer.step()
+    else:
+        stepped = False
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm, stepped
+
+
+@torch.no_grad()
+def evaluate(model, batches, c, dist, dev):
+    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks)."""
+    model.eval()
+    out = {}
+    for split in ('train', 'val'):
+        total = torch.zeros(2, device=c.device, dtype=torch.float64)
+        for index in range(dist.rank, c.eval_iters, dist.world_size):
+            x, y = batches.eval_batch(split, index)
+            with dev.autocast:
+                _, loss = model(x, y, return_logits=False)
+            total += torch.stack([loss.double(), torch.ones((), device=c.device, dtype=torch.float64)])
+        if dist.enabled:
+            torch.distributed.all_reduce(total)
+        out[split] = (total[0] / total[1]).item()
+    model.train()
+    return out
+
+
+# -----------------------------------------------------------------------------
+# state that survives a restart: gathered in one place, saved and loaded together
+
+def full_model_state(raw_model):
+    """A plain fp32 state dict on CPU (FSDP2's DTensors gathered: a collective, every rank calls it)."""
+    state = {}
+    for name, value in raw_model.state_dict().items():
+        if hasattr(value, 'full_tensor'):
+            value = value.full_tensor()
+        state[name] = value.detach().cpu()
+    return state
+
+
+def full_optimizer_state(optimizer, dist):
+    """The optimizer state as one single-process AdamW's over model.param_groups(): ZeRO-1
+    consolidated on rank 0, FSDP2's sharded state gathered. A collective under torchrun."""
+    if hasattr(optimizer, 'consolidate_state_dict'):
+        optimizer.consolidate_state_dict(to=0)
+        return optimizer.state_dict() if dist.master else None
+    state = optimizer.state_dict()
+    for param_state in state['state'].values():
+        for key, value in param_state.items():
+            if hasattr(value, 'full_tensor'):
+                value = value.full_tensor()
+            param_state[key] = value.cpu() if torch.is_tensor(value) else value
+    return state
+
+
+def load_optimizer_state(optimizer, state, c):
+    """Load a full single-process optimizer state into any layout. The hyperparameters in the
+    config win over the checkpoint's (learning rate and betas may change on resume)."""
+    if c.use_fsdp:  # shard each state tensor like its parameter
+        from torch.distributed.tensor import distribute_tensor
+        params = [p for group in optimizer.param_groups for p in group['params']]
+        for index, param_state in state['state'].items():
+            p = params[index]
+            for key, value in param_state.items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    param_state[key] = distribute_tensor(value.to(p.device_mesh.device_type), p.device_mesh, p.placements)
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group['betas'] = (c.beta1, c.beta2)
+
+
+def rng_state():
+    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state['torch'])
+    np.random.set_state(state['numpy'])
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+class RunLog:
+    """out_dir/run_YYYYMMDD_HHMMSS.json, valid JSON after every write (write, then rename), and its
+    JSON-lines twin run_YYYYMMDD_HHMMSS.jsonl, one record a line, for `tail -f`."""
+
+    def __init__(self, out_dir, name, header):
+        self.path = os.path.join(out_dir, name)
+        self.lines_path = self.path[:-len('.json')] + '.jsonl'
+        if os.path.exists(self.path):  # a resumed run appends to its run's log
+            with open(self.path) as f:
+                self.data = json.load(f)
+            self.data.setdefault('resumes', []).append(header)
+        else:
+            self.data = dict(header, iters=[], evals=[], events=[])
+        self.write()
+
+    def add(self, kind, record):
+        self.data[kind].append(record)
+        with open(self.lines_path, 'a') as f:
+            f.write(json.dumps({'kind': kind[:-1], **record}) + '\n')
+
+    def write(self):
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(self.data, f, indent=1)
+        os.replace(tmp, self.path)
+
+
+def open_trackers(c, config_dict, master):
+    """Optional W&B and TensorBoard; a missing package is a clear message, checked before any work."""
+    trackers = []
+    if c.wandb_log:
+        try:
+            import wandb
+        except ImportError:
+            raise UserError("wandb_log=True needs the wandb package: pip install wandb (or --wandb_log=False)") from None
+        if master:
+            wandb.init(project=c.wandb_project, name=c.wandb_run_name, config=config_dict)
+            trackers.append(lambda record, step: wandb.log(record, step=step))
+    if c.tensorboard_log:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError("tensorboard_log=True needs the tensorboard package: pip install tensorboard") from None
+        if master:
+            writer = SummaryWriter(os.path.join(c.out_dir, 'tensorboard'))
+            def log_tb(record, step):
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and key != 'iter':
+                        writer.add_scalar(key, value, step)
+                writer.flush()
+            trackers.append(log_tb)
+    return trackers
+
+
+class StopRequest:
+    """SIGTERM / SIGINT: finish the optimizer step in flight, save, exit 0."""
+
+    def __init__(self):
+        self.signal = None
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+
+    def requested(self, dist, dev):
+        if not dist.enabled:
+            return self.signal is not None
+        flag = torch.tensor([1.0 if self.signal else 0.0], device=dev.type if dev.type == 'cuda' else 'cpu')
+        torch.distributed.all_reduce(flag)  # every rank stops at the same step
+        return flag.item() > 0
+
+
+def format_duration(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# -----------------------------------------------------------------------------
+
+def setup(c):
+    """Everything before the loop. Validates all input before anything is written to disk."""
+    dist = setup_distributed(c)
+    dev = setup_device(c, dist)
+    if c.init_from not in ('scratch', 'resume'):
+        raise UserError(f"init_from must be 'scratch' or 'resume', got {c.init_from!r}")
+    ckpt_path = os.path.join(c.out_dir, 'ckpt.pt')
+    ckpt = None
+    if c.init_from == 'resume':
+        ckpt = load_checkpoint(ckpt_path)
+    elif os.path.exists(ckpt_path) and not c.overwrite and not c.eval_only:
+        raise UserError(f"{c.out_dir} already holds a checkpoint: resume it with --init_from=resume, choose "
+                        f"another --out_dir, or start over with --overwrite=True")
+    data_dir = resolve_dataset(c.dataset)
+    from loader import load_meta
+    meta = load_meta(data_dir)
+    mconf = model_config(c, ckpt['model_args'] if ckpt else None, meta['vocab_size'])
+    for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
+        setattr(c, key, getattr(mconf, key))
+    batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size)
+
+    torch.manual_seed(c.seed)  # the same initial weights on every rank
+    raw_model = Transformer(mconf)
+    if ckpt is not None:
+        try:
+            raw_model.load_state_dict(ckpt['model'])
+        except RuntimeError as e:
+            raise UserError(f"{ckpt_path} does not fit its own model_args: {str(e).splitlines()[0]}") from None
+    raw_model.to(c.device)
+    model = parallelize(raw_model, c, dist, dev)
+    optimizer = build_optimizer(raw_model, c, dist, dev)
+    if ckpt is not None and ckpt.get('optimizer') is not None:
+        load_optimizer_state(optimizer, ckpt['optimizer'], c)
+    scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
+    if ckpt is not None and 'rng' in ckpt:
+        set_rng_state(ckpt['rng'])
+    peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
+    return SimpleNamespace(dist=dist, dev=dev, ckpt=ckpt, ckpt_path=ckpt_path, meta=meta, mconf=mconf,
+                           batches=batches, raw_model=raw_model, model=model, optimizer=optimizer,
+                           scaler=scaler, peak_tflops=peak)
+
+
+def main(argv):
+    c = parse_config(argv)
+    s = setup(c)
+    dist, dev, raw_model, model, optimizer = s.dist, s.dev, s.raw_model, s.model, s.optimizer
+    master = dist.master
+    config_dict = {k: getattr(c, k) for k in DEFAULTS}
+    tokens_per_iter = c.gradient_accumulation_steps * c.batch_size * c.block_size
+    flops_per_token = raw_model.flops_per_token(c.block_size)
+    trackers = open_trackers(c, config_dict, master)
+    log = print if master else (lambda *a, **k: None)
+    log(format_config(config_dict, DEFAULTS))
+    device_name = torch.cuda.get_device_name(c.device) if dev.type == 'cuda' else c.device
+    log(f"model: {c.arch}, {raw_model.num_params():,} parameters ({raw_model.num_matmul_params():,} in matmuls)")
+    log(f"tokens per iteration: {tokens_per_iter:,} = {c.gradient_accumulation_steps} micro-steps x "
+        f"{c.batch_size} x {c.block_size} over {dist.world_size} process(es); "
+        f"FLOPs per token: {flops_per_token / 1e9:.3f} GFLOP (6N + 12LHQT)")
+    log(f"device: {device_name} x {dist.world_size}, {dev.dtype}, peak "
+        + (f"{s.peak_tflops:g} TFLOP/s dense bf16 per device" if s.peak_tflops else "unknown (no MFU; set peak_tflops)"))
+
+    iter_num = s.ckpt['iter_num'] if s.ckpt else 0
+    best_val_loss = s.ckpt.get('best_val_loss', float('inf')) if s.ckpt else float('inf')
+    run_log = None
+    if master:
+        os.makedirs(c.out_dir, exist_ok=True)
+        name = s.ckpt.get('run_log') if s.ckpt and s.ckpt.get('run_log') else \
+            datetime.now().strftime('run_%Y%m%d_%H%M%S.json')
+        header = dict(config=config_dict, model_args=s.mconf.to_dict(),
+                      env=dict(torch=torch.__version__, device=device_name, device_type=dev.type,
+                               world_size=dist.world_size, peak_tflops=s.peak_tflops, start_iter=iter_num,
+                               started=datetime.now().isoformat(timespec='seconds'),
+                               parameters=raw_model.num_params(), tokens_per_iter=tokens_per_iter,
+                               flops_per_token=flops_per_token))
+        run_log = RunLog(c.out_dir, name, header)
+        log(f"run log: {run_log.path}")
+
+    def run_eval():
+        t0 = time.time()
+        losses = evaluate(model, s.batches, c, dist, dev)
+        record = dict(iter=iter_num, train_loss=losses['train'], val_loss=losses['val'],
+                      tokens=iter_num * tokens_per_iter, time=time.time() - t_start,
+                      eval_seconds=time.time() - t0)
+        log(f"eval iter {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+        if master:
+            run_log.add('evals', record)
+            run_log.write()
+            for track in trackers:
+                track({'eval/train_loss': losses['train'], 'eval/val_loss': losses['val']}, iter_num)
+        return losses
+
+    def save(reason):
+        model_state = full_model_state(raw_model)
+        optimizer_state = full_optimizer_state(optimizer, dist)
+        if master:
+            state = dict(version=CHECKPOINT_VERSION, model=model_state, optimizer=optimizer_state,
+                         model_args=s.mconf.to_dict(), iter_num=iter_num, best_val_loss=best_val_loss,
+                         config=config_dict, rng=rng_state(), run_log=os.path.basename(run_log.path))
+            t0 = time.time()
+            save_checkpoint(state, s.ckpt_path)
+            log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s")
+            run_log.add('events', dict(iter=iter_num, event='checkpoint', reason=reason))
+            run_log.write()
+
+    t_start = time.time()
+    if c.eval_only:
+        run_eval()
+        return 0
+
+    stop = StopRequest()
+    nonfinite_in_row = nonfinite_total = 0
+    start_iter = iter_num
+    t_last, iters_since_log, loss_acc = time.time(), 0, torch.zeros((), device=c.device)
+    while iter_num < c.max_iters:
+        if iter_num % c.eval_interval == 0 and (iter_num > start_iter or (c.eval_at_start and iter_num == start_iter)):
+            losses = run_eval()
+            if losses['val'] < best_val_loss or c.always_save_checkpoint:
+                best_val_loss = min(best_val_loss, losses['val'])
+                if iter_num > start_iter:
+                    save('eval')
+            t_last = time.time()  # evaluation and checkpoint time stay out of the step time
+
+        lr = get_lr(iter_num, c)
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+        loss, grad_norm, stepped = train_step(model, optimizer, s.scaler, s.batches, iter_num, c, dist, dev)
+        if not stepped:
+            nonfinite_in_row += 1
+            nonfinite_total += 1
+            log(f"iter {iter_num}: non-finite grad norm, step skipped ({nonfinite_in_row} in a row)")
+            if master:
+                run_log.add('events', dict(iter=iter_num, event='nonfinite_skip', in_row=nonfinite_in_row))
+                run_log.data['nonfinite_steps'] = nonfinite_total
+                run_log.write()
+            if nonfinite_in_row >= c.max_nonfinite_steps:
+                raise UserError(f"{nonfinite_in_row} optimizer steps in a row had a non-finite gradient norm; "
+                                f"stopped at iter {iter_num}, the last good checkpoint in {c.out_dir} is kept: "
+                                f"lower learning_rate or check the data, then resume")
+            iter_num += 1  # the iteration's batches are skipped with it
+            continue
+        nonfinite_in_row = 0
+        iter_num += 1
+        iters_since_log += 1
+        loss_acc += loss
+
+        if iter_num % c.log_interval == 0 or iter_num == c.max_iters:
+            if dist.enabled:  # the mean loss over all ranks (only at log intervals)
+                torch.distributed.all_reduce(loss_acc)
+                loss_acc /= dist.world_size
+            mean_loss = loss_acc.item() / iters_since_log  # the only read-back of the loss
+            dt = (time.time() - t_last) / iters_since_log
+            tokens_per_sec = tokens_per_iter / dt
+            mfu = (flops_per_token * tokens_per_sec / (s.peak_tflops * 1e12 * dist.world_size)
+                   if s.peak_tflops else None)
+            mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if dev.type == 'cuda' else None
+            eta = (c.max_iters - iter_num) * dt
+            record = dict(iter=iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
+                          tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
+                          tokens=iter_num * tokens_per_iter, time=time.time() - t_start)
+            log(f"iter {iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
+                f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
+                + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")
+                + (f", peak mem {mem:.1f} GiB" if mem is not None else "") + f", ETA {format_duration(eta)}")
+            if master:
+                run_log.add('iters', record)
+                run_log.write()
+                for track in trackers:
+                    track({k: v for k, v in record.items() if v is not None}, iter_num)
+            t_last, iters_since_log, loss_acc = time.time(), 0, torch.zeros((), device=c.device)
+
+        if stop.requested(dist, dev):
+            save(f'stopped by {stop.signal or "signal"}')
+            log(f"stopped at iter {iter_num} by {stop.signal or 'a signal'}; resume with the same command "
+                f"and --init_from=resume")
+            if dist.enabled:
+                torch.distributed.barrier()
+            return 0
+
+    if iter_num > start_iter or c.eval_at_start:
+        losses = run_eval()
+        best_val_loss = min(best_val_loss, losses['val'])
+    save('end of training')  # always: ckpt.pt then holds the final weights
+    if dist.enabled:
+        torch.distributed.barrier()  # no rank tears down the process group while rank 0 still writes
+    return 0
+
+
+def run_cli(entry):
+    """Run a script's main(argv): a UserError is one line on stderr and exit status 2."""
+    try:
+        code = entry(sys.argv[1:])
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    sys.exit(code)
+
+
+if __name__ == '__main__':
+    run_cli(main)
