@@ -14,6 +14,7 @@ print as one line before exiting with status 2.
 import ast
 import difflib
 import os
+import sys
 import types
 import typing
 
@@ -141,3 +142,17 @@ def format_config(config, defaults=None):
         mark = '*' if defaults is not None and defaults.get(key) != value else ' '
         lines.append(f"{mark} {key:<{width}} = {value!r}")
     return '\n'.join(lines)
+
+
+def run_cli(entry):
+    """Run a script's main(argv): a UserError is one line on stderr and exit status 2."""
+    try:
+        code = entry(sys.argv[1:])
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    finally:
+        torch = sys.modules.get('torch')
+        if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    sys.exit(code)

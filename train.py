@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
-from configurator import Configurator, UserError, annotation_types, format_config
+from configurator import Configurator, UserError, annotation_types, format_config, run_cli
 from gpu_specs import peak_tflops as gpu_peak_tflops
-from loader import TokenBatches, resolve_dataset
+from loader import TokenBatches, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
 
 # -----------------------------------------------------------------------------
@@ -99,12 +99,13 @@ DEFAULTS = {k: v for k, v in dict(globals()).items()
 KEY_TYPES = {**annotation_types(ModelConfig), 'vocab_size': int, 'lr_decay_iters': int, 'peak_tflops': float}
 
 
-def parse_config(argv):
-    """The effective configuration as a namespace, and the keys the user set."""
-    configurator = Configurator(DEFAULTS, KEY_TYPES)
-    config = configurator.parse(argv)
+def parse_config(argv, extra_defaults=None):
+    """The effective configuration as a namespace, and the keys the user set. extra_defaults: keys
+    of a script that shares train.py's (bench.py)."""
+    defaults = {**DEFAULTS, **(extra_defaults or {})}
+    config = Configurator(defaults, KEY_TYPES).parse(argv)
     c = SimpleNamespace(**config)
-    c.user_set = {k for k in config if config[k] != DEFAULTS[k]}
+    c.user_set = {k for k in config if config[k] != defaults[k]}
     return c
 
 
@@ -423,7 +424,7 @@ def format_duration(seconds):
 
 # -----------------------------------------------------------------------------
 
-def setup(c):
+def setup(c, make_batches=None):
     """Everything before the loop. Validates all input before anything is written to disk."""
     dist = setup_distributed(c)
     dev = setup_device(c, dist)
@@ -436,13 +437,18 @@ def setup(c):
     elif os.path.exists(ckpt_path) and not c.overwrite and not c.eval_only:
         raise UserError(f"{c.out_dir} already holds a checkpoint: resume it with --init_from=resume, choose "
                         f"another --out_dir, or start over with --overwrite=True")
-    data_dir = resolve_dataset(c.dataset)
-    from loader import load_meta
-    meta = load_meta(data_dir)
+    if make_batches is None:  # the dataset named by the config
+        data_dir = resolve_dataset(c.dataset)
+        meta = load_meta(data_dir)
+    else:  # bench.py: synthetic tokens
+        data_dir, meta = None, {'vocab_size': c.vocab_size}
     mconf = model_config(c, ckpt['model_args'] if ckpt else None, meta['vocab_size'])
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
-    batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size)
+    if make_batches is None:
+        batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size)
+    else:
+        batches = make_batches(c, mconf)
 
     torch.manual_seed(c.seed)  # the same initial weights on every rank
     raw_model = Transformer(mconf)
@@ -520,7 +526,8 @@ def main(argv):
         if master:
             state = dict(version=CHECKPOINT_VERSION, model=model_state, optimizer=optimizer_state,
                          model_args=s.mconf.to_dict(), iter_num=iter_num, best_val_loss=best_val_loss,
-                         config=config_dict, rng=rng_state(), run_log=os.path.basename(run_log.path))
+                         config=config_dict, rng=rng_state(), run_log=os.path.basename(run_log.path),
+                         tokenizer=s.meta.get('tokenizer'))
             t0 = time.time()
             save_checkpoint(state, s.ckpt_path)
             log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s")
@@ -608,19 +615,6 @@ def main(argv):
     if dist.enabled:
         torch.distributed.barrier()  # no rank tears down the process group while rank 0 still writes
     return 0
-
-
-def run_cli(entry):
-    """Run a script's main(argv): a UserError is one line on stderr and exit status 2."""
-    try:
-        code = entry(sys.argv[1:])
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    sys.exit(code)
 
 
 if __name__ == '__main__':
