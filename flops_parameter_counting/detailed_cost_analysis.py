@@ -1,0 +1,767 @@
+"""
+What a model costs and what it buys: parameters, FLOPs, memory, time, and the loss that scaling
+laws predict. Standard library only, so it runs on a laptop without torch.
+
+Forward (from a model):
+    python flops_parameter_counting/detailed_cost_analysis.py --model_config configs/models/llama_1.36b.json
+    python detailed_cost_analysis.py --model_config configs/models/gpt2_1.36b.json --tokens 6.5e9 \
+        --gpu H20 --num_gpus 4 --mfu 0.35 --batch_size 8 --json
+Backward (from a compute budget) and verify (a given N and D):
+    python detailed_cost_analysis.py --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc
+Self-check against published figures:
+    python detailed_cost_analysis.py --validate
+
+The parameter count is model.py's exactly (tests/test_cost_tool.py checks it shape by shape).
+Formulas and sources: README.md beside this file.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, asdict
+
+TOOL_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root, for gpu_specs (standard library only)
+from gpu_specs import PEAK_BF16_TFLOPS, gpu_model  # noqa: E402  the one GPU table train.py's MFU uses
+
+
+class UserError(Exception):
+    """A mistake in the command line or an input file: one line on stderr, exit 2."""
+
+
+# -----------------------------------------------------------------------------
+# scaling-law fits: L(N, D) = E + A / N^alpha + B / D^beta, N = all parameters, D = training tokens
+
+SCALING_LAWS = {
+    # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", approach 3 (eq. 10),
+    # the coefficients as rounded in the paper's text
+    'hoffmann': dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
+    # Besiroglu et al. 2024, "Chinchilla Scaling: A replication attempt", their refit of approach 3
+    'besiroglu': dict(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658),
+}
+
+
+def predicted_loss(law, n_params, tokens):
+    return law['E'] + law['A'] / n_params ** law['alpha'] + law['B'] / tokens ** law['beta']
+
+
+def compute_optimal(law, flops):
+    """Minimize L subject to C = 6 N D (Hoffmann et al. 2022, eq. 4 and appendix D.2):
+    N_opt = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta)), D_opt = C / (6 N_opt)."""
+    a, b = law['alpha'], law['beta']
+    G = (a * law['A'] / (b * law['B'])) ** (1 / (a + b))
+    n_opt = G * (flops / 6) ** (b / (a + b))
+    d_opt = flops / (6 * n_opt)
+    return n_opt, d_opt
+
+
+def optimal_tokens(law, n_params):
+    """The D for which n_params is compute-optimal: where dL/dN = 0 along C = 6ND, i.e.
+    alpha A / N^alpha = beta B / D^beta."""
+    a, b = law['alpha'], law['beta']
+    return (b * law['B'] * n_params ** a / (a * law['A'])) ** (1 / b)
+
+
+# -----------------------------------------------------------------------------
+# the model, in model.py's terms, read from a Hugging Face style JSON
+
+@dataclass
+class ModelShape:
+    arch: str               # 'llama' | 'gpt2'
+    n_layer: int
+    n_head: int
+    n_kv_head: int
+    n_embd: int
+    d_ff: int
+    vocab_size: int
+    block_size: int
+    tie_embeddings: bool
+    bias: bool
+
+    # the architecture presets of model.py (PRESETS): norm, positions, feed-forward
+    @property
+    def norm(self):
+        return 'rmsnorm' if self.arch == 'llama' else 'layernorm'
+
+    @property
+    def learned_positions(self):
+        return self.arch == 'gpt2'
+
+    @property
+    def gated_mlp(self):  # SwiGLU's fc is [gate | up], two d_ff-wide halves
+        return self.arch == 'llama'
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+
+def default_d_ff(arch, n_embd):
+    """model.py's default_d_ff: LLaMA's 8/3 d rounded up to a multiple of 256; GPT-2's 4 d."""
+    if arch == 'llama':
+        return 256 * math.ceil(8 * n_embd / 3 / 256)
+    return 4 * n_embd
+
+
+# Hugging Face config names -> ModelShape fields. GPT2Config's own names are accepted too.
+HF_NAMES = {
+    'hidden_size': 'n_embd', 'n_embd': 'n_embd',
+    'num_hidden_layers': 'n_layer', 'n_layer': 'n_layer',
+    'num_attention_heads': 'n_head', 'n_head': 'n_head',
+    'num_key_value_heads': 'n_kv_head',
+    'intermediate_size': 'd_ff', 'n_inner': 'd_ff',
+    'vocab_size': 'vocab_size',
+    'max_position_embeddings': 'block_size', 'n_positions': 'block_size',
+    'tie_word_embeddings': 'tie_embeddings',
+}
+BIAS_NAMES = ('bias', 'attention_bias', 'mlp_bias')
+REQUIRED = {'hidden_size': 'n_embd', 'num_hidden_layers': 'n_layer', 'num_attention_heads': 'n_head',
+            'vocab_size': 'vocab_size', 'max_position_embeddings': 'block_size'}
+# keys of real Hugging Face configs that change nothing counted here
+IGNORED_KEYS = {'_comment', 'comment', 'architectures', 'model_type', 'torch_dtype', 'transformers_version',
+                'rms_norm_eps', 'layer_norm_epsilon', 'rope_theta', 'rope_scaling', 'hidden_act',
+                'activation_function', 'initializer_range', 'bos_token_id', 'eos_token_id',
+                'pad_token_id', 'use_cache', 'attention_dropout', 'resid_pdrop', 'embd_pdrop',
+                'attn_pdrop', 'dropout', 'pretraining_tp', 'head_dim', 'n_ctx'}
+
+
+def shape_from_config(cfg, source='model config'):
+    """A ModelShape from a dict of Hugging Face config names; missing keys take model.py's presets."""
+    arch = cfg.get('architecture', cfg.get('model_type'))
+    if arch not in ('llama', 'gpt2'):
+        raise UserError(f"{source}: 'architecture' must be 'llama' or 'gpt2', got {arch!r}")
+    fields = {}
+    for key, value in cfg.items():
+        if key in HF_NAMES and value is not None:
+            fields[HF_NAMES[key]] = value
+    missing = [name for name, field in REQUIRED.items() if field not in fields]
+    if missing:
+        raise UserError(f"{source}: missing {', '.join(missing)}")
+    biases = {cfg[k] for k in BIAS_NAMES if k in cfg}
+    if len(biases) > 1:
+        raise UserError(f"{source}: {', '.join(k for k in BIAS_NAMES if k in cfg)} disagree; "
+                        f"model.py has one bias flag for attention and MLP")
+    unknown = sorted(set(cfg) - set(HF_NAMES) - set(BIAS_NAMES) - IGNORED_KEYS - {'architecture'})
+    if unknown:
+        print(f"note: {source}: ignoring unknown keys {', '.join(unknown)}", file=sys.stderr)
+    for key in ('n_embd', 'n_layer', 'n_head', 'n_kv_head', 'd_ff', 'vocab_size', 'block_size'):
+        value = fields.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise UserError(f"{source}: {key} must be a positive integer, got {value!r}")
+    n_embd, n_head = fields['n_embd'], fields['n_head']
+    shape = ModelShape(
+        arch=arch, n_layer=fields['n_layer'], n_head=n_head, n_kv_head=fields.get('n_kv_head', n_head),
+        n_embd=n_embd, d_ff=fields.get('d_ff') or default_d_ff(arch, n_embd),
+        vocab_size=fields['vocab_size'], block_size=fields['block_size'],
+        tie_embeddings=bool(fields.get('tie_embeddings', arch == 'gpt2')),  # llama untied, gpt2 tied
+        bias=bool(biases.pop()) if biases else False)
+    # the checks of model.py's ModelConfig.validate(), with its messages
+    if n_embd % n_head:
+        raise UserError(f"{source}: hidden_size ({n_embd}) must be divisible by num_attention_heads ({n_head})")
+    if n_head % shape.n_kv_head:
+        raise UserError(f"{source}: num_attention_heads ({n_head}) must be divisible by "
+                        f"num_key_value_heads ({shape.n_kv_head})")
+    if arch == 'llama' and shape.head_dim % 2:
+        raise UserError(f"{source}: RoPE needs an even head size, got {shape.head_dim}")
+    return shape
+
+
+# -----------------------------------------------------------------------------
+# parameters: model.py's modules, one term each
+
+BLOCK_PARTS = ('attention qkv', 'attention proj', 'mlp fc', 'mlp proj', 'norms (2 per layer)')
+
+
+def count_parameters(s):
+    """Every parameter of model.py's Transformer, by component. The tied embedding counts once
+    (as wte); lm_head never has a bias; RMSNorm never has one, LayerNorm has one iff bias."""
+    d, L, b = s.n_embd, s.n_layer, int(s.bias)
+    qkv_out = (s.n_head + 2 * s.n_kv_head) * s.head_dim
+    fc_out = (2 if s.gated_mlp else 1) * s.d_ff
+    norm = d * (2 if s.norm == 'layernorm' and s.bias else 1)
+    layer = {  # the keys are BLOCK_PARTS
+        'attention qkv': d * qkv_out + b * qkv_out,
+        'attention proj': d * d + b * d,
+        'mlp fc': d * fc_out + b * fc_out,
+        'mlp proj': s.d_ff * d + b * d,
+        'norms (2 per layer)': 2 * norm,
+    }
+    parts = {'token embedding': s.vocab_size * d}
+    if s.learned_positions:
+        parts['position embedding'] = s.block_size * d
+    for name, n in layer.items():
+        parts[name] = L * n
+    parts['final norm'] = norm
+    parts['lm_head'] = 0 if s.tie_embeddings else d * s.vocab_size
+    return parts
+
+
+def matmul_params(s, parts):
+    """PaLM's N (model.py's num_matmul_params): all but the input lookups; a tied embedding
+    counts once, as the output layer."""
+    n = sum(parts.values()) - parts.get('position embedding', 0)
+    return n if s.tie_embeddings else n - parts['token embedding']
+
+
+# -----------------------------------------------------------------------------
+# FLOPs per token: 2 per multiply-add, backward = 2 x forward (Kaplan et al. 2020, section 2.1)
+
+def forward_flops(s, seq_len):
+    """Forward FLOPs per token by component. Attention scores and values count the full T x T
+    product, as PaLM's 12 L H Q T does; flash attention skips the masked half under causality,
+    so the work done is lower than the work counted (MFU's convention, not a measurement)."""
+    d, L, T = s.n_embd, s.n_layer, seq_len
+    parts = count_parameters(s)
+    attention_width = s.n_head * s.head_dim  # H Q
+    flops = {
+        'attention qkv': 2 * L * d * (s.n_head + 2 * s.n_kv_head) * s.head_dim,
+        'attention proj': 2 * L * d * d,
+        'attention scores QK^T': 2 * L * attention_width * T,
+        'attention values AV': 2 * L * attention_width * T,
+        'mlp fc': 2 * L * d * (2 if s.gated_mlp else 1) * s.d_ff,
+        'mlp proj': 2 * L * s.d_ff * d,
+        'lm_head': 2 * d * s.vocab_size,
+    }
+    # what 6N also counts: norm weights and biases, 2 FLOPs per parameter per token
+    other = parts['norms (2 per layer)'] + parts['final norm']
+    if s.bias:
+        other += L * ((s.n_head + 2 * s.n_kv_head) * s.head_dim + d + (2 if s.gated_mlp else 1) * s.d_ff + d)
+    flops['norm weights and biases'] = 2 * other
+    return flops
+
+
+def palm_flops_per_token(s, seq_len):
+    """Training FLOPs per token, 6 N + 12 L H Q T (PaLM, Chowdhery et al. 2022, appendix B):
+    model.py's flops_per_token()."""
+    return 6 * matmul_params(s, count_parameters(s)) + 12 * s.n_layer * s.n_head * s.head_dim * seq_len
+
+
+# -----------------------------------------------------------------------------
+# training memory per GPU, bytes. Every constant is named so the model can be calibrated against
+# the bench's measured peak (torch.cuda.max_memory_allocated).
+
+BYTES_WEIGHT = 4             # fp32 master weights (train.py autocasts; it never casts the model)
+BYTES_GRAD = 4               # fp32 gradients, held across gradient-accumulation micro-steps
+BYTES_ADAM = 8               # AdamW exp_avg and exp_avg_sq, fp32 (fused: no full-size temporaries)
+BYTES_AUTOCAST_COPY = 2      # autocast's bf16 copy of each linear weight, kept for backward
+BYTES_DDP_BUCKETS = 4        # DDP's gradient buckets: a second fp32 copy (gradient_as_bucket_view=False)
+BF16, FP32 = 2, 4            # activation element sizes under bf16 autocast
+# cross-entropy on fp32 logits (model.py upcasts): the fp32 log-softmax saved for backward, and at the
+# start of backward its gradient and the logits' gradient, both fp32; the bf16 logits are freed
+# after the upcast (return_logits=False)
+LOGITS_BYTES = FP32 + FP32 + FP32
+FSDP_LAYERS_IN_FLIGHT = 2    # unsharded blocks at once under FSDP2 (the current one, the prefetched one)
+FSDP_BYTES_IN_FLIGHT = 2 + 2 + 4  # per unsharded parameter: bf16 weight, bf16 grad, fp32 reduce-scatter copy
+ALLOCATOR_OVERHEAD = 0.10    # fragmentation: reserved vs allocated (torch.cuda.memory_reserved)
+CUDA_CONTEXT_GIB = 0.6       # CUDA context and kernels, outside PyTorch's allocator (nvidia-smi sees it)
+GIB = 2 ** 30
+
+
+def activation_terms(s):
+    """Bytes per token saved for backward by one block, eager PyTorch, bf16 autocast, flash
+    attention (F.scaled_dot_product_attention), pre-norm, no dropout. Each entry names the tensor."""
+    d, f, h = s.n_embd, s.d_ff, s.n_head
+    kv_width = s.n_kv_head * s.head_dim
+    gqa = s.n_kv_head < s.n_head
+    rope = not s.learned_positions
+    norm_stats = FP32 * (2 if s.norm == 'layernorm' else 1)  # rstd, plus the mean for LayerNorm
+    terms = {
+        'residual into norm 1 and norm 2 (fp32)': 2 * FP32 * d,
+        'norm statistics (fp32)': 2 * norm_stats,
+        'qkv input (bf16 cast of the norm output)': BF16 * d,
+    }
+    # q, k, v are views of the qkv output; the whole buffer lives while SDPA saves any view of it:
+    # GPT-2 (q, k, v all views) always; LLaMA only without GQA (v), since RoPE and the GQA repeat copy.
+    if not rope or not gqa:
+        terms['qkv output (bf16, views saved by attention)'] = BF16 * (d + 2 * kv_width)
+    if rope:  # RoPE makes new q and k; k is saved only when SDPA takes it unrepeated
+        terms['q and k after RoPE (bf16)'] = BF16 * (d + (0 if gqa else kv_width))
+    if gqa:  # repeat_interleave makes n_head-wide copies of k and v, which SDPA saves
+        terms['k and v repeated to n_head heads (bf16)'] = 2 * BF16 * d
+    terms['attention output, proj input (bf16)'] = BF16 * d  # flash's (B, T, H, Q) output: no copy
+    terms['flash-attention logsumexp (fp32)'] = FP32 * h
+    terms['mlp input (bf16 cast of the norm output)'] = BF16 * d
+    if s.gated_mlp:
+        terms['mlp fc output [gate | up] (bf16)'] = BF16 * 2 * f
+        terms['silu(gate) (bf16)'] = BF16 * f
+        terms['silu(gate) * up, proj input (bf16)'] = BF16 * f
+    else:
+        terms['mlp fc output (bf16)'] = BF16 * f
+        terms['gelu output, proj input (bf16)'] = BF16 * f
+    return terms
+
+
+def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False):
+    """Peak bytes per GPU at the start of backward of a micro-step after the first: weights,
+    gradients and AdamW states all exist, every activation of the micro-batch is saved, and the
+    cross-entropy backward holds its fp32 tensors. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2."""
+    parts = count_parameters(s)
+    n_total = sum(parts.values())
+    tokens = batch_size * seq_len
+    layer = activation_terms(s)
+    per_layer = sum(layer.values())
+    final = FP32 * s.n_embd + FP32 * (2 if s.norm == 'layernorm' else 1) + BF16 * s.n_embd  # norm_f in, lm_head in
+    if activation_checkpointing:  # each block keeps its input; one block's activations live during recompute
+        blocks = tokens * (s.n_layer * FP32 * s.n_embd + per_layer)
+    else:
+        blocks = tokens * s.n_layer * per_layer
+    activations = {
+        'blocks': blocks,
+        'final norm and lm_head inputs': tokens * final,
+        'logits and cross-entropy (fp32, vocab x tokens)': tokens * s.vocab_size * LOGITS_BYTES,
+    }
+    act_total = sum(activations.values())
+    # autocast casts each linear weight and bias once per forward, lm_head's too (the tied
+    # embedding, as the output layer); norms stay fp32 and the embedding lookups read the fp32 table
+    linear_weights = sum(parts[name] for name in BLOCK_PARTS[:4]) + s.n_embd * s.vocab_size
+    k = num_gpus
+    # FSDP2 with bf16 param_dtype: fp32 weights, gradients and states sharded; the root module's
+    # parameters (embeddings, final norm, lm_head) stay gathered in bf16 through forward and
+    # backward; FSDP_LAYERS_IN_FLIGHT blocks are gathered at a time, with their gradients
+    block_params = sum(parts[name] for name in BLOCK_PARTS)
+    gathered = BF16 * (n_total - block_params) + FSDP_LAYERS_IN_FLIGHT * FSDP_BYTES_IN_FLIGHT * block_params / s.n_layer
+
+    def layout(shard_weights, shard_adam, autocast_copies, ddp_buckets, fsdp_gathered):
+        return {'weights (fp32)': BYTES_WEIGHT * n_total / (k if shard_weights else 1),
+                'gradients (fp32)': BYTES_GRAD * n_total / (k if shard_weights else 1),
+                'adamw states (fp32)': BYTES_ADAM * n_total / (k if shard_adam else 1),
+                'autocast bf16 weight copies': BYTES_AUTOCAST_COPY * linear_weights if autocast_copies else 0,
+                'ddp gradient buckets': BYTES_DDP_BUCKETS * n_total if ddp_buckets else 0,
+                'fsdp gathered bf16 parameters and gradients': gathered if fsdp_gathered else 0,
+                'activations': act_total}
+    # autocast's casts are no-ops under FSDP2, whose gathered parameters are already bf16
+    layouts = {'plain' if k == 1 else 'ddp': layout(False, False, True, k > 1, False),
+               'zero1': layout(False, True, True, k > 1, False),
+               'fsdp': layout(True, True, False, False, True)}
+    for terms in layouts.values():
+        allocated = sum(terms.values())
+        terms['total allocated'] = allocated  # what torch.cuda.max_memory_allocated measures
+        terms['total with allocator and CUDA context'] = allocated * (1 + ALLOCATOR_OVERHEAD) + CUDA_CONTEXT_GIB * GIB
+    return dict(batch_size=batch_size, seq_len=seq_len, num_gpus=num_gpus,
+                activation_checkpointing=activation_checkpointing,
+                activations_per_layer_per_token=layer, activations=activations, per_gpu=layouts)
+
+
+# -----------------------------------------------------------------------------
+# time
+
+def peak_tflops_for(gpu):
+    """Dense bf16 peak for a GPU name, case-insensitive ('H100', 'h100-sxm', 'A100 80GB')."""
+    key = gpu_model(gpu.replace('-', ' ').replace('_', ' '))
+    if key is None:
+        raise UserError(f"unknown GPU {gpu!r}: known are {', '.join(PEAK_BF16_TFLOPS)}; "
+                        f"or give its dense bf16 peak with --peak_tflops")
+    return key, PEAK_BF16_TFLOPS[key]
+
+
+def training_time(flops_per_token, tokens, peak_tflops, num_gpus, mfu):
+    tokens_per_second = mfu * peak_tflops * 1e12 * num_gpus / flops_per_token
+    return tokens_per_second, tokens / tokens_per_second
+
+
+# -----------------------------------------------------------------------------
+# input files: JSON with // and /* */ comments and trailing commas
+
+def strip_jsonc(text):
+    """Remove comments (keeping newlines, so JSON errors keep their line numbers) and trailing commas."""
+    out, i, n, in_string = [], 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == '\\' and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif text.startswith('//', i):
+            while i < n and text[i] != '\n':
+                i += 1
+            continue
+        elif text.startswith('/*', i):
+            end = text.find('*/', i + 2)
+            end = n if end < 0 else end + 2
+            out.append('\n' * text.count('\n', i, end))
+            i = end
+            continue
+        elif c == ',':
+            j = skip_blank(text, i + 1)
+            if j < n and text[j] in '}]':  # a trailing comma
+                i += 1
+                continue
+            out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    return ''.join(out)
+
+
+def skip_blank(text, i):
+    """The index of the next character after whitespace and comments."""
+    while i < len(text):
+        if text[i] in ' \t\r\n':
+            i += 1
+        elif text.startswith('//', i):
+            end = text.find('\n', i)
+            i = len(text) if end < 0 else end
+        elif text.startswith('/*', i):
+            end = text.find('*/', i + 2)
+            i = len(text) if end < 0 else end + 2
+        else:
+            break
+    return i
+
+
+def resolve_path(path, *dirs):
+    """The first existing of: path as given (relative to the cwd), then under each of dirs, then
+    under this tool's folder (so configs/models/x.json works from the repo root too)."""
+    candidates = [path] + [os.path.join(d, path) for d in dirs] + [os.path.join(TOOL_DIR, path)]
+    for candidate in candidates if not os.path.isabs(path) else [path]:
+        if os.path.isfile(candidate):
+            return candidate
+    raise UserError(f"no such file: {path} (looked in the current directory"
+                    + (", " + ", ".join(dirs) if dirs else "") + f" and {TOOL_DIR})")
+
+
+def load_jsonc(path, *dirs):
+    path = resolve_path(path, *dirs)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.loads(strip_jsonc(f.read()))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object at the top level")
+    return path, data
+
+
+# -----------------------------------------------------------------------------
+# forward analysis
+
+def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None, activation_checkpointing=False):
+    """Everything the forward mode prints, as one dict (the --json output)."""
+    parts = count_parameters(s)
+    total = sum(parts.values())
+    n_matmul = matmul_params(s, parts)
+    fwd = forward_flops(s, seq_len)
+    palm = palm_flops_per_token(s, seq_len)
+    assert 3 * sum(fwd.values()) == palm, "the components must add up to 6N + 12LHQT"
+    gpu_name = gpu
+    if peak_tflops is None:
+        gpu_name, peak_tflops = peak_tflops_for(gpu)
+    tokens_per_second, seconds = training_time(palm, tokens, peak_tflops, num_gpus, mfu)
+    return {
+        'model': asdict(s),
+        'parameters': {'total': total, 'matmul': n_matmul, 'components': parts},
+        'flops_per_token': {
+            'seq_len': seq_len,
+            'training': palm,
+            'forward': sum(fwd.values()),
+            'backward': 2 * sum(fwd.values()),
+            'palm_6n_12lhqt': palm,
+            'six_n': 6 * n_matmul,
+            'attention_12lhqt': palm - 6 * n_matmul,
+            'forward_components': fwd,
+        },
+        'training_flops': {'tokens': tokens, 'flops': palm * tokens, 'six_n_d': 6 * total * tokens},
+        'memory': memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing),
+        'time': {'gpu': gpu_name, 'peak_tflops': peak_tflops, 'num_gpus': num_gpus, 'mfu': mfu,
+                 'tokens_per_second': tokens_per_second, 'seconds': seconds, 'hours': seconds / 3600,
+                 'days': seconds / 86400},
+        'predicted_loss': {name: predicted_loss(law, total, tokens) for name, law in SCALING_LAWS.items()},
+        'compute_optimal_tokens': {name: optimal_tokens(law, total) for name, law in SCALING_LAWS.items()},
+    }
+
+
+def fmt_bytes(n):
+    return f"{n / GIB:8.2f} GiB"
+
+
+def print_analysis(r):
+    m, p, f = r['model'], r['parameters'], r['flops_per_token']
+    print(f"model: {m['arch']}, {m['n_layer']} layers, hidden {m['n_embd']}, {m['n_head']} heads x {m['n_embd'] // m['n_head']}"
+          f" ({m['n_kv_head']} kv), d_ff {m['d_ff']}, vocab {m['vocab_size']}, context {m['block_size']}, "
+          f"{'tied' if m['tie_embeddings'] else 'untied'}, {'bias' if m['bias'] else 'no bias'}")
+    print("\nparameters")
+    for name, n in p['components'].items():
+        if n:
+            print(f"  {name:<34}{n:>18,}")
+    print(f"  {'total':<34}{p['total']:>18,}   ({p['total'] / 1e9:.3f}B)")
+    print(f"  {'matmul (N of 6N)':<34}{p['matmul']:>18,}")
+    print(f"\nFLOPs per token, forward, seq_len {f['seq_len']}")
+    for name, n in f['forward_components'].items():
+        print(f"  {name:<34}{n:>18,}   {100 * n / f['forward']:5.1f}%")
+    print(f"  {'forward':<34}{f['forward']:>18,}")
+    print(f"  {'training (forward + 2x backward)':<34}{f['training']:>18,}   ({f['training'] / 1e9:.3f} GFLOP)")
+    print(f"  {'PaLM 6N + 12LHQT':<34}{f['palm_6n_12lhqt']:>18,}   (6N {f['six_n']:,} + 12LHQT {f['attention_12lhqt']:,})")
+    t = r['training_flops']
+    print(f"\ntraining FLOPs for D = {t['tokens']:.4g} tokens: {t['flops']:.4e} (6ND with all parameters: {t['six_n_d']:.4e})")
+    mem = r['memory']
+    print(f"\nmemory per GPU: micro-batch {mem['batch_size']} x {mem['seq_len']}, {mem['num_gpus']} GPU(s), "
+          f"bf16 autocast, flash attention, eager{', activation checkpointing' if mem['activation_checkpointing'] else ''}")
+    layer = mem['activations_per_layer_per_token']
+    print(f"  activations per layer per token: {sum(layer.values()):,} bytes")
+    for name, n in layer.items():
+        print(f"    {name:<52}{n:>9,}")
+    for name, n in mem['activations'].items():
+        print(f"  {name:<54}{fmt_bytes(n)}")
+    layouts = mem['per_gpu']
+    names = list(layouts)
+    rows = list(dict.fromkeys(k for terms in layouts.values() for k in terms))
+    print(f"  {'':<46}" + ''.join(f"{n:>13}" for n in names))
+    for row in rows:
+        print(f"  {row:<46}" + ''.join(f"{layouts[n].get(row, 0) / GIB:>9.2f} GiB" for n in names))
+    tm = r['time']
+    print(f"\ntime: {tm['num_gpus']} x {tm['gpu']} ({tm['peak_tflops']:g} TFLOP/s dense bf16) at MFU {tm['mfu']:.0%}: "
+          f"{tm['tokens_per_second']:,.0f} tokens/s, {tm['hours']:.1f} hours ({tm['days']:.2f} days) for {t['tokens']:.4g} tokens")
+    print(f"\npredicted loss at N = {p['total'] / 1e9:.3f}B, D = {t['tokens'] / 1e9:.3g}B tokens")
+    for name in SCALING_LAWS:
+        d_opt = r['compute_optimal_tokens'][name]
+        print(f"  {name:<10} {r['predicted_loss'][name]:.4f}   (compute-optimal D for this N: {d_opt / 1e9:.1f}B tokens, "
+              f"{d_opt / p['total']:.1f} per parameter)")
+
+
+# -----------------------------------------------------------------------------
+# backward: from a compute budget to N, D, loss and a concrete shape; verify a given N and D
+
+HEAD_DIM = 128
+DEFAULT_VOCAB = {'llama': 32000, 'gpt2': 50304}
+
+
+def budget_flops(budget, source):
+    """C in FLOPs from {"flops": C} or {"gpu", "num_gpus", "hours", "mfu"} (model FLOPs at that MFU)."""
+    if 'flops' in budget:
+        return float(budget['flops']), f"{float(budget['flops']):.4g} FLOPs"
+    missing = [k for k in ('gpu', 'num_gpus', 'hours', 'mfu') if k not in budget]
+    if missing:
+        raise UserError(f"{source}: budget needs 'flops', or gpu, num_gpus, hours and mfu (missing {', '.join(missing)})")
+    if 'peak_tflops' in budget:
+        name, peak = budget['gpu'], budget['peak_tflops']
+    else:
+        name, peak = peak_tflops_for(budget['gpu'])
+    c = peak * 1e12 * budget['num_gpus'] * budget['hours'] * 3600 * budget['mfu']
+    return c, f"{budget['num_gpus']} x {name} x {budget['hours']:g} h at MFU {budget['mfu']:.0%} = {c:.4g} FLOPs"
+
+
+def shape_near(arch, n_target, vocab_size, block_size, n_layer=None, n_embd=None):
+    """The shape with head size 128 whose exact parameter count is nearest n_target (in log ratio),
+    with the depth or the width fixed; the rest follows model.py's presets."""
+    def make(layers, width):
+        heads = width // HEAD_DIM
+        return ModelShape(arch=arch, n_layer=layers, n_head=heads, n_kv_head=heads, n_embd=width,
+                          d_ff=default_d_ff(arch, width), vocab_size=vocab_size, block_size=block_size,
+                          tie_embeddings=arch == 'gpt2', bias=False)
+    if n_layer is not None:
+        candidates = [make(n_layer, HEAD_DIM * k) for k in range(1, 1025)]
+    else:
+        if n_embd % HEAD_DIM:
+            raise UserError(f"hidden_size {n_embd} is not a multiple of the head size {HEAD_DIM}")
+        candidates = [make(layers, n_embd) for layers in range(1, 1025)]
+    return min(candidates, key=lambda s: abs(math.log(sum(count_parameters(s).values()) / n_target)))
+
+
+def backward(cfg, path):
+    """The backward/verify config as a dict of results (printed, or --json)."""
+    source = os.path.basename(path)
+    if 'budget' not in cfg and 'verify' not in cfg:
+        raise UserError(f"{source}: needs a 'budget' or a 'verify' section (see README.md)")
+    out = {}
+    if 'budget' in cfg:
+        flops, description = budget_flops(cfg['budget'], source)
+        shape_cfg = cfg.get('shape')
+        out['budget'] = {'flops': flops, 'description': description, 'fits': {}}
+        for name, law in SCALING_LAWS.items():
+            n_opt, d_opt = compute_optimal(law, flops)
+            fit = {'n_opt': n_opt, 'd_opt': d_opt, 'tokens_per_parameter': d_opt / n_opt,
+                   'loss': predicted_loss(law, n_opt, d_opt)}
+            if shape_cfg:
+                arch = shape_cfg.get('architecture')
+                if arch not in ('llama', 'gpt2'):
+                    raise UserError(f"{source}: shape.architecture must be 'llama' or 'gpt2', got {arch!r}")
+                if ('num_hidden_layers' in shape_cfg) == ('hidden_size' in shape_cfg):
+                    raise UserError(f"{source}: shape fixes either num_hidden_layers or hidden_size, not both or neither")
+                s = shape_near(arch, n_opt, shape_cfg.get('vocab_size', DEFAULT_VOCAB[arch]),
+                               shape_cfg.get('max_position_embeddings', 2048),
+                               n_layer=shape_cfg.get('num_hidden_layers'), n_embd=shape_cfg.get('hidden_size'))
+                n = sum(count_parameters(s).values())
+                # the GPUs process C / (6N + 12LHQT) tokens: MFU counts attention too
+                d = flops / palm_flops_per_token(s, s.block_size)
+                fit['shape'] = {'model': asdict(s), 'parameters': n, 'tokens': d, 'loss': predicted_loss(law, n, d)}
+            out['budget']['fits'][name] = fit
+    if 'verify' in cfg:
+        v = cfg['verify']
+        if 'model_config' in v:
+            model_path, model_cfg = load_jsonc(v['model_config'], os.path.dirname(path))
+            s = shape_from_config(model_cfg, os.path.basename(model_path))
+            n, label = sum(count_parameters(s).values()), v['model_config']
+        elif 'parameters' in v:
+            n, label = float(v['parameters']), f"N = {float(v['parameters']):.4g}"
+        else:
+            raise UserError(f"{source}: verify needs 'model_config' or 'parameters'")
+        tokens = v.get('tokens', [])
+        tokens = [float(t) for t in (tokens if isinstance(tokens, list) else [tokens])]
+        out['verify'] = {'model': label, 'parameters': n, 'fits': {}}
+        for name, law in SCALING_LAWS.items():
+            d_opt = optimal_tokens(law, n)
+            out['verify']['fits'][name] = {
+                'd_opt': d_opt, 'tokens_per_parameter': d_opt / n, 'flops_at_d_opt': 6 * n * d_opt,
+                'loss_at_d_opt': predicted_loss(law, n, d_opt),
+                'loss_at_tokens': {f"{t:.6g}": predicted_loss(law, n, t) for t in tokens},
+            }
+    return out
+
+
+def print_backward(r):
+    if 'budget' in r:
+        b = r['budget']
+        print(f"compute budget: {b['description']}")
+        for name, fit in b['fits'].items():
+            print(f"  {name:<10} N_opt {fit['n_opt'] / 1e9:8.3f}B   D_opt {fit['d_opt'] / 1e9:10.1f}B tokens   "
+                  f"({fit['tokens_per_parameter']:.1f} per parameter)   loss {fit['loss']:.4f}")
+            if 'shape' in fit:
+                sh, m = fit['shape'], fit['shape']['model']
+                print(f"  {'':<10} shape: {m['arch']} {m['n_layer']} layers x {m['n_embd']} ({m['n_head']} heads of {HEAD_DIM}), "
+                      f"d_ff {m['d_ff']}: {sh['parameters']:,} parameters, {sh['tokens'] / 1e9:.1f}B tokens, loss {sh['loss']:.4f}")
+    if 'verify' in r:
+        v = r['verify']
+        print(f"verify {v['model']}: N = {v['parameters']:,.0f}")
+        for name, fit in v['fits'].items():
+            print(f"  {name:<10} compute-optimal D {fit['d_opt'] / 1e9:.2f}B tokens ({fit['tokens_per_parameter']:.1f} per parameter, "
+                  f"{fit['flops_at_d_opt']:.3e} FLOPs), loss there {fit['loss_at_d_opt']:.4f}")
+            for t, loss in fit['loss_at_tokens'].items():
+                print(f"  {'':<10} at D = {float(t) / 1e9:.3g}B tokens ({float(t) / fit['d_opt']:.1%} of optimal): loss {loss:.4f}")
+
+
+# -----------------------------------------------------------------------------
+# validation against published figures
+
+def validate():
+    """(name, ok, detail) for each check; sources in README.md."""
+    def hf(arch, layers, d, heads, vocab, ctx, **kw):
+        return shape_from_config(dict(architecture=arch, num_hidden_layers=layers, hidden_size=d,
+                                      num_attention_heads=heads, vocab_size=vocab, max_position_embeddings=ctx, **kw))
+
+    def params(s):
+        return sum(count_parameters(s).values())
+    checks = []
+
+    def check(name, value, expected, rel_tol, fmt='{:,.0f}'):
+        ok = abs(value - expected) <= rel_tol * abs(expected)
+        tol = 'exact' if rel_tol == 0 else f"within {rel_tol:.0%}" if rel_tol >= 0.01 else f"within {rel_tol:g}"
+        checks.append((name, ok, f"{fmt.format(value)} vs {fmt.format(expected)} ({tol})"))
+
+    gpt3 = hf('gpt2', 96, 12288, 96, 50257, 2048, bias=True)
+    check("GPT-3 175B parameters (Brown et al. 2020, Table 2.1)", params(gpt3), 175e9, 0.01)
+    check("GPT-2 124M parameters (Hugging Face gpt2)", params(hf('gpt2', 12, 768, 12, 50257, 1024, bias=True)), 124_439_808, 0)
+    check("GPT-2 XL parameters (Hugging Face gpt2-xl)", params(hf('gpt2', 48, 1600, 25, 50257, 1024, bias=True)), 1_557_611_200, 0)
+    check("LLaMA-7B parameters (Touvron et al. 2023; Hugging Face)", params(hf('llama', 32, 4096, 32, 32000, 2048, intermediate_size=11008)), 6_738_415_616, 0)
+    check("Llama-2-70B parameters, GQA 64/8 (Hugging Face)", params(hf('llama', 80, 8192, 64, 32000, 4096, num_key_value_heads=8,
+                                                                        intermediate_size=28672)), 68_976_648_192, 0)
+    for name, expected in (('llama_1.36b', 1_294_159_104), ('gpt2_1.36b', 1_404_968_832)):
+        model_path, cfg = load_jsonc(f'configs/models/{name}.json')
+        check(f"{name} parameters (config/full_{name}.py)", params(shape_from_config(cfg, name)), expected, 0)
+    check("GPT-3 175B training compute, 6ND at 300B tokens (Brown et al. 2020, Table D.1: 3.14e23)",
+          6 * params(gpt3) * 300e9, 3.14e23, 0.01, '{:.4g}')
+    # PaLM 540B: 118 layers, 48 heads of 256, 540.35B parameters, 238.3K tokens/s on 6144 TPU v4
+    # chips of 275 TFLOP/s -> 46.2% MFU (Chowdhery et al. 2022, Table 3 and appendix B)
+    palm_fpt = 6 * 540.35e9 + 12 * 118 * 48 * 256 * 2048
+    check("PaLM 540B MFU from 6N + 12LHQT (Chowdhery et al. 2022, appendix B: 46.2%)",
+          238.3e3 * palm_fpt / (6144 * 275e12), 0.462, 0.005, '{:.4f}')
+    for s in (hf('llama', 18, 2304, 18, 32000, 2048), hf('gpt2', 18, 2432, 19, 50304, 2048, bias=True),
+              hf('llama', 4, 512, 8, 1000, 256, num_key_value_heads=2, attention_bias=True)):
+        check(f"{s.arch} components x 3 = 6N + 12LHQT ({s.n_layer}x{s.n_embd}, kv {s.n_kv_head}, bias {s.bias})",
+              3 * sum(forward_flops(s, s.block_size).values()), palm_flops_per_token(s, s.block_size), 0)
+    hoff, besi = SCALING_LAWS['hoffmann'], SCALING_LAWS['besiroglu']
+    check("Hoffmann approach 3: N_opt ~ C^a, a = beta/(alpha+beta) (Hoffmann et al. 2022, Table 2: 0.46)",
+          hoff['beta'] / (hoff['alpha'] + hoff['beta']), 0.46, 0.025, '{:.3f}')
+    gopher_flops = 5.76e23  # Gopher's budget, the one Chinchilla was sized for (Hoffmann et al. 2022)
+    n_b, d_b = compute_optimal(besi, gopher_flops)
+    check("Besiroglu fit at 5.76e23 FLOPs: N_opt vs Chinchilla's 70B", n_b, 70e9, 0.10, '{:.4g}')
+    check("Besiroglu fit at 5.76e23 FLOPs: D_opt vs Chinchilla's 1.4T tokens", d_b, 1.4e12, 0.10, '{:.4g}')
+    # The rounded approach-3 coefficients put the optimum at ~32B parameters and ~3.0T tokens, 2.1x
+    # Chinchilla's 1.4T (the paper's text gives ~40B for approach 3 from its unrounded fit; Besiroglu
+    # et al. 2024 trace the gap to the rounding). So the honest tolerance here is a factor of 2.5.
+    n_h, d_h = compute_optimal(hoff, gopher_flops)
+    ratio = d_h / 1.4e12
+    checks.append(("Hoffmann approach 3 at 5.76e23 FLOPs: D_opt within 2.5x of Chinchilla's 1.4T tokens",
+                   1 / 2.5 <= ratio <= 2.5, f"N_opt {n_h:.4g}, D_opt {d_h:.4g} ({ratio:.2f}x 1.4T)"))
+    for name, law in SCALING_LAWS.items():  # the closed form is the minimum along C = 6ND
+        n_opt, _ = compute_optimal(law, gopher_flops)
+        losses = [predicted_loss(law, n, gopher_flops / (6 * n)) for n in (n_opt / 1.01, n_opt, n_opt * 1.01)]
+        checks.append((f"{name}: closed-form N_opt minimizes L along C = 6ND", losses[1] < min(losses[0], losses[2]),
+                       f"L = {losses[1]:.6f} at N_opt, {losses[0]:.6f} / {losses[2]:.6f} at N_opt /x 1.01"))
+        check(f"{name}: D_opt(N_opt) recovers the budget's D", optimal_tokens(law, n_opt), gopher_flops / (6 * n_opt), 1e-9, '{:.6g}')
+    return checks
+
+
+# -----------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model_config', help="model JSON (Hugging Face names); relative to the cwd or this folder")
+    parser.add_argument('--backward_config', help="compute budget / verify JSONC (see README.md)")
+    parser.add_argument('--validate', action='store_true', help="check against published figures; exit 1 on a failure")
+    parser.add_argument('--json', action='store_true', help="print the results as one JSON object")
+    # 25,000 iterations x 262,144 tokens: one pass over SlimPajama-6B, the production recipe
+    parser.add_argument('--tokens', type=float, default=6.5536e9, help="training tokens D (default 6.5536e9)")
+    parser.add_argument('--batch_size', type=int, default=8, help="micro-batch per GPU, for activation memory")
+    parser.add_argument('--seq_len', type=int, help="sequence length (default: the model's context)")
+    parser.add_argument('--gpu', default='H100', help=f"GPU type: {', '.join(PEAK_BF16_TFLOPS)}")
+    parser.add_argument('--peak_tflops', type=float, help="dense bf16 peak for a GPU the table lacks")
+    parser.add_argument('--num_gpus', type=int, default=1)
+    parser.add_argument('--mfu', type=float, default=0.40, help="model FLOPs utilization, 0 to 1 (default 0.40)")
+    parser.add_argument('--activation_checkpointing', action='store_true', help="memory with train.py's per-block checkpointing")
+    args = parser.parse_args(argv)
+
+    if args.validate:
+        checks = validate()
+        if args.json:
+            print(json.dumps([dict(check=n, ok=ok, detail=d) for n, ok, d in checks], indent=2))
+        else:
+            for name, ok, detail in checks:
+                print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+            print(f"{sum(ok for _, ok, _ in checks)}/{len(checks)} checks passed")
+        return 0 if all(ok for _, ok, _ in checks) else 1
+    if args.backward_config:
+        path, cfg = load_jsonc(args.backward_config)
+        result = backward(cfg, path)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_backward(result)
+        return 0
+    if not args.model_config:
+        raise UserError("give --model_config PATH, --backward_config PATH or --validate (see --help)")
+    for name in ('tokens', 'batch_size', 'num_gpus'):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
+    if not 0 < args.mfu <= 1:
+        raise UserError(f"--mfu is a fraction in (0, 1], got {args.mfu}")
+    path, cfg = load_jsonc(args.model_config)
+    s = shape_from_config(cfg, os.path.basename(path))
+    seq_len = args.seq_len or s.block_size
+    if not 0 < seq_len <= s.block_size:
+        raise UserError(f"--seq_len must be in 1..{s.block_size} (max_position_embeddings), got {seq_len}")
+    result = analyze(s, args.tokens, args.batch_size, seq_len, args.gpu, args.num_gpus, args.mfu,
+                     args.peak_tflops, args.activation_checkpointing)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_analysis(result)
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,195 @@
+"""
+The cost tool (flops_parameter_counting/detailed_cost_analysis.py) against model.py: the same
+parameter count and the same 6N + 12LHQT for random shapes of both architectures, its published
+checks, its JSON output, its error messages, and that it needs nothing beyond the standard library.
+"""
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from model import ModelConfig, Transformer  # noqa: E402
+
+TOOL = os.path.join(ROOT, 'flops_parameter_counting', 'detailed_cost_analysis.py')
+spec = importlib.util.spec_from_file_location('detailed_cost_analysis', TOOL)
+cost = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cost)
+
+
+def run_tool(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, TOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def random_shape(rng, arch):
+    """A random valid shape: (the tool's Hugging Face style dict, model.py's ModelConfig)."""
+    head_dim = rng.choice([2, 4, 6, 8, 16])
+    n_kv_head = rng.choice([1, 2, 3, 4])
+    n_head = n_kv_head * rng.choice([1, 1, 2, 3])  # with and without GQA
+    n_embd = n_head * head_dim
+    d_ff = rng.choice([None, rng.randint(1, 100)])
+    bias, tie = rng.choice([False, True]), rng.choice([None, False, True])
+    cfg = ModelConfig(arch=arch, n_layer=rng.randint(1, 4), n_head=n_head, n_kv_head=n_kv_head, n_embd=n_embd,
+                      d_ff=d_ff, block_size=rng.randint(1, 300), vocab_size=rng.randint(1, 500), bias=bias,
+                      tie_embeddings=tie)
+    hf = dict(architecture=arch, num_hidden_layers=cfg.n_layer, hidden_size=n_embd, num_attention_heads=n_head,
+              num_key_value_heads=n_kv_head, vocab_size=cfg.vocab_size, max_position_embeddings=cfg.block_size,
+              attention_bias=bias)
+    if d_ff is not None:
+        hf['intermediate_size'] = d_ff
+    if tie is not None:
+        hf['tie_word_embeddings'] = tie
+    return hf, cfg
+
+
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_parameters_and_flops_equal_model_py(arch):
+    rng = random.Random(arch)
+    for _ in range(100):
+        hf, cfg = random_shape(rng, arch)
+        with torch.device('meta'):
+            model = Transformer(cfg)
+        shape = cost.shape_from_config(hf)
+        parts = cost.count_parameters(shape)
+        assert sum(parts.values()) == model.num_params(), (hf, parts)
+        assert cost.matmul_params(shape, parts) == model.num_matmul_params(), hf
+        seq_len = rng.randint(1, cfg.block_size)
+        assert cost.palm_flops_per_token(shape, seq_len) == model.flops_per_token(seq_len), hf
+        assert 3 * sum(cost.forward_flops(shape, seq_len).values()) == model.flops_per_token(seq_len), hf
+
+
+def test_presets_fill_missing_keys():
+    # llama: untied, d_ff = 256 ceil(8d/3/256); gpt2: tied, 4d, learned positions
+    llama = cost.shape_from_config(dict(architecture='llama', hidden_size=2304, num_hidden_layers=18,
+                                        num_attention_heads=18, vocab_size=32000, max_position_embeddings=2048))
+    assert (llama.d_ff, llama.tie_embeddings, llama.n_kv_head, llama.bias) == (6144, False, 18, False)
+    gpt2 = cost.shape_from_config(dict(architecture='gpt2', hidden_size=2432, num_hidden_layers=18,
+                                       num_attention_heads=19, vocab_size=50304, max_position_embeddings=2048))
+    assert (gpt2.d_ff, gpt2.tie_embeddings) == (9728, True)
+    assert sum(cost.count_parameters(llama).values()) == 1_294_159_104
+    assert sum(cost.count_parameters(gpt2).values()) == 1_404_968_832
+
+
+def test_validate_passes():
+    r = run_tool('--validate')
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith(('PASS', 'FAIL'))]
+    assert len(lines) >= 15 and all(line.startswith('PASS') for line in lines)
+
+
+@pytest.mark.parametrize('name, params', [('llama_1.36b', 1_294_159_104), ('gpt2_1.36b', 1_404_968_832)])
+def test_production_shapes_json(name, params):
+    # the path relative to the tool's folder works from the repo root
+    r = run_tool('--model_config', f'configs/models/{name}.json', '--json', '--tokens', '6.5e9')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out['parameters']['total'] == params == sum(out['parameters']['components'].values())
+    fpt = out['flops_per_token']
+    assert fpt['training'] == fpt['palm_6n_12lhqt'] == 3 * fpt['forward']
+    assert out['training_flops']['flops'] == pytest.approx(fpt['training'] * 6.5e9)
+    assert set(out['memory']['per_gpu']) == {'plain', 'zero1', 'fsdp'}
+    assert out['memory']['per_gpu']['plain']['total allocated'] > 16 * params  # weights, grads, AdamW and more
+    assert out['time']['seconds'] > 0
+    law = cost.SCALING_LAWS['hoffmann']
+    assert out['predicted_loss']['hoffmann'] == pytest.approx(
+        law['E'] + law['A'] / params ** law['alpha'] + law['B'] / 6.5e9 ** law['beta'])
+    assert set(out['predicted_loss']) == {'hoffmann', 'besiroglu'}
+
+
+def test_production_flops_per_token():
+    with torch.device('meta'):
+        model = Transformer(ModelConfig(arch='llama', n_layer=18, n_head=18, n_embd=2304, block_size=2048))
+    out = json.loads(run_tool('--model_config', 'configs/models/llama_1.36b.json', '--json').stdout)
+    assert out['flops_per_token']['training'] == model.flops_per_token() == 8_341_802_496
+
+
+def test_memory_sharding():
+    shape = cost.shape_from_config(dict(architecture='llama', hidden_size=512, num_hidden_layers=4,
+                                        num_attention_heads=4, vocab_size=1000, max_position_embeddings=256))
+    one = cost.memory_estimate(shape, 4, 256, 1)['per_gpu']
+    four = cost.memory_estimate(shape, 4, 256, 4)['per_gpu']
+    assert four['zero1']['adamw states (fp32)'] == one['plain']['adamw states (fp32)'] / 4
+    assert four['fsdp']['weights (fp32)'] == one['plain']['weights (fp32)'] / 4
+    assert four['ddp']['ddp gradient buckets'] > 0 == one['plain']['ddp gradient buckets']
+    assert four['fsdp']['total allocated'] < four['zero1']['total allocated'] < four['ddp']['total allocated']
+    # activations scale with the micro-batch; checkpointing keeps less
+    assert cost.memory_estimate(shape, 8, 256, 1)['activations']['blocks'] == 2 * cost.memory_estimate(
+        shape, 4, 256, 1)['activations']['blocks']
+    assert (cost.memory_estimate(shape, 4, 256, 1, activation_checkpointing=True)['activations']['blocks']
+            < cost.memory_estimate(shape, 4, 256, 1)['activations']['blocks'])
+
+
+def test_backward_and_verify_config():
+    r = run_tool('--backward_config', 'configs/scaling_laws/custom/verify_llama_1.36b.jsonc', '--json')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out['verify']['parameters'] == 1_294_159_104
+    for name, law in cost.SCALING_LAWS.items():
+        fit = out['verify']['fits'][name]
+        # at D_opt(N), N is the optimum of the budget 6 N D_opt
+        n_opt, _ = cost.compute_optimal(law, 6 * 1_294_159_104 * fit['d_opt'])
+        assert n_opt == pytest.approx(1_294_159_104, rel=1e-9)
+        assert set(fit['loss_at_tokens']) == {'6e+09', '6.5536e+09'}
+        shape = out['budget']['fits'][name]['shape']
+        assert shape['model']['n_layer'] == 18 and shape['model']['n_embd'] % 128 == 0
+
+
+def test_backward_budget_from_gpus(tmp_path):
+    path = tmp_path / 'budget.jsonc'
+    path.write_text('{"budget": {"gpu": "h100-sxm", "num_gpus": 8, "hours": 24, "mfu": 0.4}, /* width */\n'
+                    ' "shape": {"architecture": "gpt2", "hidden_size": 2048},}\n')
+    out = json.loads(run_tool('--backward_config', str(path), '--json').stdout)
+    assert out['budget']['flops'] == pytest.approx(989e12 * 8 * 24 * 3600 * 0.4)
+    assert out['budget']['fits']['besiroglu']['shape']['model']['n_embd'] == 2048
+
+
+def test_gpu_names():
+    assert cost.peak_tflops_for('h100-sxm') == ('H100 SXM', 989.0)
+    assert cost.peak_tflops_for('H100') == ('H100 SXM', 989.0)
+    assert cost.peak_tflops_for('h100_pcie')[1] == 756.0
+    assert cost.peak_tflops_for('H20')[1] == 148.0
+    assert cost.peak_tflops_for('b200')[1] == 2250.0
+    with pytest.raises(cost.UserError):
+        cost.peak_tflops_for('V100')
+
+
+def test_jsonc_comments_and_strings():
+    text = '{"a": "http://x /* not a comment */", // comment\n /* block\n */ "b": [1, 2,],}'
+    assert json.loads(cost.strip_jsonc(text)) == {'a': 'http://x /* not a comment */', 'b': [1, 2]}
+
+
+def test_standard_library_only():
+    # -S: no site-packages at all, so torch and numpy cannot even be found
+    code = (f"import sys; sys.argv = ['x', '--validate']; sys.path.insert(0, {os.path.dirname(TOOL)!r}); "
+            "import detailed_cost_analysis as t; rc = t.main(); "
+            "assert not {'torch', 'numpy'} & set(sys.modules), sorted(sys.modules); sys.exit(rc)")
+    r = subprocess.run([sys.executable, '-S', '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--model_config', 'no/such/file.json'], 'no such file'),
+    (['--model_config', '{bad}'], 'architecture'),
+    (['--model_config', '{missing}'], 'missing num_hidden_layers'),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--gpu', 'V100'], 'unknown GPU'),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--mfu', '40'], '--mfu'),
+    (['--backward_config', '{bad}'], 'budget'),
+    ([], '--model_config'),
+])
+def test_bad_input_is_one_line(tmp_path, args, message):
+    bad, missing = tmp_path / 'bad.json', tmp_path / 'missing.json'
+    bad.write_text('{"architecture": "bert", "hidden_size": 8}')
+    missing.write_text('// no depth\n{"architecture": "llama", "hidden_size": 8, "num_attention_heads": 2, '
+                       '"vocab_size": 10, "max_position_embeddings": 8}')
+    args = [str(bad) if a == '{bad}' else str(missing) if a == '{missing}' else a for a in args]
+    r = run_tool(*args)
+    assert r.returncode == 2
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
