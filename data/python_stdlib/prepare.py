@@ -1,0 +1,67 @@
+"""
+The offline default dataset: this Python's standard library sources (.py), each file a document of
+UTF-8 bytes (ids 0..255) ended by 256. Every 20th file (library, then tests, by path) is validation.
+Needs no download and takes seconds. See README.md.
+
+    python data/python_stdlib/prepare.py
+"""
+import os
+import sys
+import sysconfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repo root, for dataprep
+import dataprep
+
+MAX_BYTES = 30_000_000  # about the whole library (3.11: 31.5 MB, 19 MB of it its own test suite)
+VAL_EVERY = 20
+SKIP_DIRS = {'site-packages', 'dist-packages', '__pycache__'}  # installed packages are not the standard library
+TEST_DIRS = {'test', 'tests', 'idle_test'}
+
+
+def stdlib_files(root):
+    """Relative paths of the .py files under root: the library sorted by path, then its tests sorted
+    by path, up to MAX_BYTES in all (so a larger library loses tests first)."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        found += [os.path.relpath(os.path.join(folder, n), root) for n in names if n.endswith('.py')]
+    chosen, total = [], 0
+    for path in sorted(found, key=lambda p: (bool(TEST_DIRS & set(p.split(os.sep))), p)):
+        size = os.path.getsize(os.path.join(root, path))
+        if total + size > MAX_BYTES:
+            break
+        chosen.append(path)
+        total += size
+    return chosen
+
+
+def stdlib_source(args):
+    root = sysconfig.get_paths()['stdlib']
+    paths = stdlib_files(root)[:args.max_docs]
+
+    def documents():
+        for index, path in enumerate(paths):
+            with open(os.path.join(root, path), 'rb') as f:
+                data = f.read()
+            try:
+                text = data.decode('utf-8')
+            except UnicodeDecodeError:  # a few test files are in other encodings on purpose
+                continue
+            yield ('val' if index % VAL_EVERY == VAL_EVERY - 1 else 'train'), text
+
+    return dataprep.Source(description=f'Python {sys.version.split()[0]} standard library ({root})',
+                           split_names={'train': '.py files but every 20th (library, then tests, by path)',
+                                        'val': 'every 20th .py file (library, then tests, by path)'},
+                           documents=documents(), total=len(paths))
+
+
+RECIPE = dataprep.Recipe(
+    title='Python standard library sources, UTF-8 bytes',
+    tokenizer={'kind': 'bytes', 'name': 'utf-8'},
+    bos=False,
+    default_source=stdlib_source,
+    out_dir=HERE)
+
+if __name__ == '__main__':
+    dataprep.main(RECIPE)

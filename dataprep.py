@@ -1,0 +1,604 @@
+"""
+What the data/<name>/prepare.py scripts share: read documents, tokenize them in parallel, write
+train.bin and val.bin (flat uint16 token ids) and meta.pkl.
+
+    python data/slimpajama_6b_llama/prepare.py                                  # from the Hugging Face hub
+    python data/slimpajama_6b_llama/prepare.py --input shards/ --tokenizer ~/llama-2-tokenizer
+    python dataprep.py bench --kind hf --tokenizer ~/llama-2-tokenizer --input shard.jsonl.zst
+
+A dataset script declares only what differs (a Recipe): where its documents come from when no
+--input is given, its tokenizer, and whether documents begin with BOS. Every document ends with the
+tokenizer's end-of-document id. Each .bin is written as <name>.tmp and renamed once complete;
+meta.pkl is written last, so an interrupted run never leaves a folder that looks prepared.
+
+load_tokenizer(meta['tokenizer']) is also how sample.py and export_hf.py decode.
+"""
+
+import argparse
+import collections
+import dataclasses
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from configurator import UserError
+
+DTYPE = np.uint16
+MAX_VOCAB = int(np.iinfo(DTYPE).max) + 1  # ids 0..65535 fit in uint16
+SPLITS = ('train', 'val')
+INPUT_SUFFIXES = ('.jsonl', '.jsonl.zst', '.parquet')
+DEFAULT_VAL_FRACTION = 0.005
+ENDOFTEXT = '<|endoftext|>'
+# GPT-2's pre-tokenizer regex (tiktoken_ext.openai_public.r50k_pat_str), for local tiktoken ranks files
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+BATCH_CHARS = 1 << 20  # text per worker task: large enough to amortize the pickling, small enough to stream
+BATCH_DOCS = 4096
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizers: one interface over transformers, tiktoken and raw bytes
+
+def _first_line(error):
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+class HFTokenizer:
+    """A transformers tokenizer (hub id or local folder)."""
+
+    def __init__(self, name):
+        from transformers import AutoTokenizer
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+        except Exception as e:
+            raise UserError(f"cannot load the Hugging Face tokenizer '{name}' ({_first_line(e)}); a gated hub "
+                            f"model needs its license accepted and `huggingface-cli login`; offline, pass "
+                            f"--tokenizer=<folder with tokenizer.json and tokenizer_config.json>") from None
+        self.tokenizer.model_max_length = sys.maxsize  # whole documents, no length warnings: we never truncate
+        self.vocab_size = len(self.tokenizer)  # includes added tokens, so every id is < vocab_size
+        self.bos_id = self.tokenizer.bos_token_id
+        self.eos_id = self.tokenizer.eos_token_id
+
+    # split_special_tokens: a document that spells '</s>' holds that text, not an end of document
+    # (as tiktoken's encode_ordinary reads '<|endoftext|>')
+    def encode(self, text):
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)['input_ids']
+
+    def encode_batch(self, texts):
+        return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)['input_ids']
+
+    def decode(self, ids):
+        return self.tokenizer.decode(list(ids))
+
+    def limit_threads(self, num_threads):
+        # the Rust backend reads this before each batch; one process a core needs no threads of its own
+        os.environ['TOKENIZERS_PARALLELISM'] = 'true' if num_threads > 1 else 'false'
+        os.environ['RAYON_NUM_THREADS'] = str(num_threads)  # read when its thread pool first starts
+
+
+class TiktokenTokenizer:
+    """A tiktoken encoding by name ('gpt2'), or a local ranks file (base64 token and rank a line)
+    read with GPT-2's regex, its <|endoftext|> the next id after its ranks."""
+
+    def __init__(self, name):
+        import tiktoken
+        if os.path.isfile(name):
+            from tiktoken.load import load_tiktoken_bpe
+            try:
+                ranks = load_tiktoken_bpe(name)
+            except Exception as e:
+                raise UserError(f"'{name}' is not a tiktoken ranks file (base64 token and rank a line): "
+                                f"{_first_line(e)}") from None
+            self.encoding = tiktoken.Encoding(name=os.path.basename(name), pat_str=GPT2_PATTERN,
+                                              mergeable_ranks=ranks,
+                                              special_tokens={ENDOFTEXT: max(ranks.values()) + 1})
+        else:
+            if name not in tiktoken.list_encoding_names():
+                raise UserError(f"tiktoken tokenizer '{name}' is neither a ranks file nor one of tiktoken's "
+                                f"encodings ({', '.join(tiktoken.list_encoding_names())})")
+            try:
+                self.encoding = tiktoken.get_encoding(name)
+            except Exception as e:
+                raise UserError(f"cannot load tiktoken's '{name}' ({_first_line(e)}): it downloads its vocabulary "
+                                f"once into TIKTOKEN_CACHE_DIR; offline, copy that cache or pass "
+                                f"--tokenizer=<ranks file> (r50k_base.tiktoken holds GPT-2's ranks)") from None
+        self.vocab_size = self.encoding.n_vocab
+        self.bos_id = None
+        self.eos_id = self.encoding.eot_token
+        self.num_threads = 8  # tiktoken's own default
+
+    def encode(self, text):
+        return self.encoding.encode_ordinary(text)
+
+    def encode_batch(self, texts):
+        if self.num_threads == 1:
+            return [self.encoding.encode_ordinary(t) for t in texts]
+        return self.encoding.encode_ordinary_batch(list(texts), num_threads=self.num_threads)
+
+    def decode(self, ids):
+        return self.encoding.decode(list(ids))
+
+    def limit_threads(self, num_threads):
+        self.num_threads = num_threads
+
+
+class ByteTokenizer:
+    """UTF-8 bytes are ids 0..255; 256 ends a document."""
+    vocab_size, bos_id, eos_id = 257, None, 256
+
+    def __init__(self, name='utf-8'):
+        pass
+
+    def encode(self, text):
+        return list(text.encode('utf-8'))
+
+    def encode_batch(self, texts):
+        return [list(t.encode('utf-8')) for t in texts]
+
+    def decode(self, ids):
+        pieces, run = [], bytearray()
+        for i in ids:
+            if i == self.eos_id:
+                pieces += [run.decode('utf-8', errors='replace'), ENDOFTEXT]
+                run = bytearray()
+            else:
+                run.append(i)
+        return ''.join(pieces) + run.decode('utf-8', errors='replace')
+
+    def limit_threads(self, num_threads):
+        pass
+
+
+TOKENIZER_KINDS = {'hf': HFTokenizer, 'tiktoken': TiktokenTokenizer, 'bytes': ByteTokenizer}
+
+
+def load_tokenizer(spec):
+    """spec: {'kind': 'hf' | 'tiktoken' | 'bytes', 'name': str} (meta['tokenizer']). The result has
+    encode(text) and encode_batch(texts) (no special tokens added), decode(ids), vocab_size,
+    bos_id (or None) and eos_id."""
+    if spec.get('kind') not in TOKENIZER_KINDS:
+        raise UserError(f"unknown tokenizer kind {spec.get('kind')!r}: expected one of {', '.join(TOKENIZER_KINDS)}")
+    tokenizer = TOKENIZER_KINDS[spec['kind']](spec.get('name'))
+    if tokenizer.eos_id is None:
+        raise UserError(f"tokenizer '{spec.get('name')}' has no end-of-document token (eos_token): "
+                        f"documents could not be separated")
+    return tokenizer
+
+
+def portable_spec(kind, name):
+    """The spec stored in meta.pkl: a local folder or file as an absolute path, so that sample.py
+    and export_hf.py load it from any working directory."""
+    if kind != 'bytes' and os.path.exists(name):
+        name = os.path.abspath(name)
+    return {'kind': kind, 'name': name}
+
+
+# ----------------------------------------------------------------------------------------------
+# Sources: where documents come from, streamed as (split, text)
+
+@dataclasses.dataclass
+class Source:
+    description: str                         # meta['source']
+    split_names: dict                        # {'train': name in the source, 'val': ...}
+    documents: Iterable                      # (split, text) pairs, streamed
+    total: Optional[int] = None              # number of documents, when known (progress bar)
+
+
+def expand_inputs(paths, flag):
+    """Files named by --input / --val_input: files, or folders searched for supported files."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names
+                           if f.endswith(INPUT_SUFFIXES))
+            if not found:
+                raise UserError(f"{flag} '{path}': folder holds no {', '.join(INPUT_SUFFIXES)} files")
+            files += found
+        elif os.path.exists(path):
+            if not path.endswith(INPUT_SUFFIXES):
+                raise UserError(f"{flag} '{path}': unsupported file type; expected {', '.join(INPUT_SUFFIXES)}")
+            files.append(path)
+        else:
+            raise UserError(f"{flag} '{path}': no such file or folder")
+    return files
+
+
+def read_texts(path):
+    """The `text` field of each record of a .jsonl, .jsonl.zst or .parquet file, streamed."""
+    if path.endswith('.parquet'):
+        import pyarrow.parquet as pq
+        parquet = pq.ParquetFile(path)
+        if 'text' not in parquet.schema_arrow.names:
+            raise UserError(f"{path}: no 'text' column (columns: {', '.join(parquet.schema_arrow.names)})")
+        for batch in parquet.iter_batches(batch_size=1024, columns=['text']):
+            yield from batch.column('text').to_pylist()
+        return
+    with open(path, 'rb') as raw:
+        if path.endswith('.zst'):
+            import zstandard
+            raw = zstandard.ZstdDecompressor().stream_reader(raw)
+        for line_number, line in enumerate(io.TextIOWrapper(raw, encoding='utf-8'), 1):
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)['text']
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{path} line {line_number}: not a JSON object with a 'text' field") from None
+            yield text
+
+
+def held_out(index, fraction):
+    """Whether document `index` goes to validation: a hash of the index, so the split is
+    deterministic and independent of the documents' order in the shards."""
+    digest = hashlib.blake2b(index.to_bytes(8, 'little'), digest_size=8).digest()
+    return int.from_bytes(digest, 'little') < fraction * 2**64
+
+
+def file_source(args):
+    """--input (and --val_input, or a --val_fraction of --input's documents) from local files."""
+    train_files = expand_inputs(args.input, '--input')
+    val_files = expand_inputs(args.val_input, '--val_input') if args.val_input else []
+    fraction = DEFAULT_VAL_FRACTION if args.val_fraction is None else args.val_fraction
+
+    def texts(files):
+        for n, text in enumerate(t for f in files for t in read_texts(f)):
+            if n == args.max_docs:
+                return
+            yield text
+
+    def documents():
+        if val_files:
+            yield from (('train', t) for t in texts(train_files))
+            yield from (('val', t) for t in texts(val_files))
+        else:
+            for index, text in enumerate(texts(train_files)):
+                yield ('val' if held_out(index, fraction) else 'train'), text
+
+    if val_files:
+        names = {'train': '--input', 'val': '--val_input'}
+    else:
+        names = {'train': f'--input, less the held-out documents',
+                 'val': f'--input, documents held out by index hash (val_fraction={fraction})'}
+    description = ', '.join(os.path.abspath(f) for f in train_files + val_files)
+    return Source(description, names, documents())
+
+
+def hf_source(dataset_id, split_names):
+    """A Recipe's default source: a Hugging Face dataset with a `text` field. split_names maps
+    'train' and 'val' to the dataset's splits. Not streamed by default: the download is cached, so the
+    LLaMA and GPT-2 datasets share it, and the memory-mapped Arrow files keep memory bounded."""
+
+    def make(args):
+        import datasets
+        streaming = args.streaming or args.max_docs is not None  # a quick subset should not download 6B tokens
+        splits = {}
+        for split, name in split_names.items():
+            try:
+                splits[split] = datasets.load_dataset(dataset_id, split=name, streaming=streaming)
+            except Exception as e:
+                raise UserError(f"cannot load split '{name}' of the Hugging Face dataset {dataset_id} "
+                                f"({_first_line(e)}); offline, pass --input (and --val_input) with local "
+                                f".jsonl, .jsonl.zst or .parquet files that have a 'text' field") from None
+        total = None
+        if not streaming:
+            total = sum(len(d) if args.max_docs is None else min(len(d), args.max_docs) for d in splits.values())
+
+        def documents():
+            for split, dataset in splits.items():
+                n = 0
+                for batch in dataset.iter(batch_size=1000):
+                    for text in batch['text']:
+                        if n == args.max_docs:
+                            break
+                        yield split, text
+                        n += 1
+                    if n == args.max_docs:
+                        break
+        return Source(dataset_id, dict(split_names), documents(), total)
+    return make
+
+
+# ----------------------------------------------------------------------------------------------
+# The pipeline: batches of documents -> worker processes -> uint16 ids -> <split>.bin.tmp
+
+_worker = {}  # the tokenizer and document boundaries of this process (inherited by fork, or loaded)
+
+
+def _init_worker(spec, bos_id, eos_id, num_threads):
+    if 'tokenizer' not in _worker:
+        _worker['tokenizer'] = load_tokenizer(spec)
+    _worker['tokenizer'].limit_threads(num_threads)
+    _worker['bos_id'], _worker['eos_id'] = bos_id, eos_id
+
+
+def _init_pool_worker(*args):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it terminates the pool
+    _init_worker(*args)
+
+
+def _tokenize(texts):
+    """One batch of documents -> their ids, each document with its boundaries, as one uint16 array."""
+    docs = _worker['tokenizer'].encode_batch(texts)
+    bos, eos = _worker['bos_id'], _worker['eos_id']
+    prefix = [] if bos is None else [bos]
+    total = sum(map(len, docs)) + len(docs) * (1 + len(prefix))
+    out = np.empty(total, dtype=DTYPE)
+    pos = 0
+    for ids in docs:
+        n = len(ids) + len(prefix) + 1
+        out[pos:pos + n] = prefix + list(ids) + [eos]
+        pos += n
+    return out
+
+
+def _batches(documents):
+    """(split, texts) batches of about BATCH_CHARS characters, in document order within each split."""
+    pending = {split: [] for split in SPLITS}
+    chars = dict.fromkeys(SPLITS, 0)
+    for split, text in documents:
+        if not isinstance(text, str):
+            raise UserError(f"a document's text is {type(text).__name__}, not a string")
+        pending[split].append(text)
+        chars[split] += len(text)
+        if chars[split] >= BATCH_CHARS or len(pending[split]) >= BATCH_DOCS:
+            yield split, pending[split]
+            pending[split], chars[split] = [], 0
+    for split in SPLITS:
+        if pending[split]:
+            yield split, pending[split]
+
+
+class _Done:
+    """apply_async's result for work done in this process (num_proc=1)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True):
+    """Tokenize source's documents on num_proc processes into out_dir/{train,val}.bin and meta.pkl.
+    Returns meta."""
+    bos_id = tokenizer.bos_id if bos else None
+    if bos and bos_id is None:
+        raise UserError(f"documents of this dataset begin with BOS, but tokenizer '{spec['name']}' has no bos_token")
+    if tokenizer.vocab_size > MAX_VOCAB:
+        raise UserError(f"tokenizer '{spec['name']}' has {tokenizer.vocab_size:,} ids; {DTYPE.__name__} holds at "
+                        f"most {MAX_VOCAB:,}: use a tokenizer with a vocabulary of at most {MAX_VOCAB:,}")
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {split: os.path.join(out_dir, f'{split}.bin') for split in SPLITS}
+    counts = {split: {'tokens': 0, 'documents': 0} for split in SPLITS}
+    files, pool = {}, None
+    from tqdm import tqdm
+    bar = tqdm(total=source.total, unit=' docs', disable=not progress, dynamic_ncols=True)
+    try:
+        files = {split: open(paths[split] + '.tmp', 'wb') for split in SPLITS}
+        init_args = (spec, bos_id, tokenizer.eos_id, 1)
+        if num_proc > 1:
+            # fork (where there is one) hands the workers the tokenizer already loaded: no hub requests per worker
+            context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else 'spawn')
+            if context.get_start_method() == 'fork':
+                _worker['tokenizer'] = tokenizer
+            pool = context.Pool(num_proc, initializer=_init_pool_worker, initargs=init_args)
+            submit = lambda texts: pool.apply_async(_tokenize, (texts,))
+        else:
+            _worker['tokenizer'] = tokenizer
+            _init_worker(*init_args)
+            submit = lambda texts: _Done(_tokenize(texts))
+        in_flight = collections.deque()  # bounded, so that reading never runs ahead of tokenizing
+
+        def write_done(keep):
+            while len(in_flight) > keep:
+                split, n_docs, result = in_flight.popleft()
+                ids = result.get()
+                files[split].write(ids.data)
+                counts[split]['tokens'] += len(ids)
+                counts[split]['documents'] += n_docs
+                bar.update(n_docs)
+                bar.set_postfix_str(f"{counts['train']['tokens'] + counts['val']['tokens']:,} tokens", refresh=False)
+
+        for split, texts in _batches(source.documents):
+            in_flight.append((split, len(texts), submit(texts)))
+            write_done(keep=2 * num_proc)
+        write_done(keep=0)
+        for split in SPLITS:
+            if counts[split]['documents'] == 0:
+                raise UserError(f"no documents went to the {split} split: "
+                                + ("give more documents or a larger --val_fraction, or --val_input"
+                                   if split == 'val' else "the input is empty"))
+            files[split].flush()
+            os.fsync(files[split].fileno())
+            files[split].close()
+        bar.close()
+
+        meta = {'vocab_size': tokenizer.vocab_size, 'tokenizer': dict(spec), 'bos_id': bos_id,
+                'eos_id': tokenizer.eos_id, 'dtype': np.dtype(DTYPE).name, 'splits': counts,
+                'source': source.description, 'split_names': dict(source.split_names)}
+        # the folder is complete only once meta.pkl exists: drop the old one before replacing the .bin files
+        _remove(os.path.join(out_dir, 'meta.pkl'))
+        for split in SPLITS:
+            os.replace(paths[split] + '.tmp', paths[split])
+        with open(os.path.join(out_dir, 'meta.pkl.tmp'), 'wb') as f:
+            pickle.dump(meta, f)
+        os.replace(os.path.join(out_dir, 'meta.pkl.tmp'), os.path.join(out_dir, 'meta.pkl'))
+        return meta
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        for f in files.values():
+            f.close()
+        for path in [paths[split] + '.tmp' for split in SPLITS] + [os.path.join(out_dir, 'meta.pkl.tmp')]:
+            _remove(path)
+        _worker.clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# The command line of the prepare.py scripts
+
+@dataclasses.dataclass
+class Recipe:
+    """What one dataset declares."""
+    title: str                               # one line, for --help
+    tokenizer: dict                          # default {'kind', 'name'}; --tokenizer replaces the name
+    bos: bool                                # documents begin with the tokenizer's BOS
+    default_source: Callable                 # args -> Source, used without --input
+    out_dir: str                             # default --out_dir: the script's folder
+
+
+def default_num_proc():
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
+def parse_args(recipe, argv):
+    parser = argparse.ArgumentParser(description=recipe.title)
+    parser.add_argument('--input', nargs='+', metavar='PATH',
+                        help=f"local {', '.join(INPUT_SUFFIXES)} files with a 'text' field, or folders of them, "
+                             f"instead of the default source")
+    parser.add_argument('--val_input', nargs='+', metavar='PATH', help='local files for val.bin (with --input)')
+    parser.add_argument('--val_fraction', type=float, default=None,
+                        help=f'without --val_input: fraction of --input documents held out for val.bin, chosen '
+                             f'by a hash of the document index (default {DEFAULT_VAL_FRACTION})')
+    parser.add_argument('--max_docs', type=int, default=None,
+                        help='read at most this many documents from each input (a quick subset)')
+    parser.add_argument('--tokenizer', default=recipe.tokenizer['name'],
+                        help=f"{recipe.tokenizer['kind']} tokenizer: hub id / encoding name or a local "
+                             f"folder / file (default {recipe.tokenizer['name']})")
+    parser.add_argument('--num_proc', type=int, default=default_num_proc(),
+                        help='tokenizer processes (default: all cores)')
+    parser.add_argument('--out_dir', default=recipe.out_dir, help='where train.bin, val.bin and meta.pkl go')
+    parser.add_argument('--streaming', action='store_true',
+                        help='stream the Hugging Face dataset instead of downloading it to the cache first')
+    args = parser.parse_args(argv)
+    if args.val_input and not args.input:
+        raise UserError('--val_input needs --input')
+    if args.val_input and args.val_fraction is not None:
+        raise UserError('give --val_input or --val_fraction, not both')
+    if args.val_fraction is not None and not args.input:
+        raise UserError('--val_fraction applies to --input (the default source has its own validation split)')
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise UserError(f'--val_fraction must be between 0 and 1, got {args.val_fraction}')
+    if args.num_proc < 1:
+        raise UserError(f'--num_proc must be at least 1, got {args.num_proc}')
+    if args.max_docs is not None and args.max_docs < 1:
+        raise UserError(f'--max_docs must be at least 1, got {args.max_docs}')
+    return args
+
+
+def prepare(recipe, argv=None):
+    args = parse_args(recipe, argv)
+    source = file_source(args) if args.input else recipe.default_source(args)  # input errors before any work
+    spec = portable_spec(recipe.tokenizer['kind'], args.tokenizer)
+    tokenizer = load_tokenizer(spec)
+    print(f"{recipe.title}\ntokenizer {spec['kind']} {spec['name']}: {tokenizer.vocab_size:,} ids, "
+          f"bos {tokenizer.bos_id if recipe.bos else None}, eos {tokenizer.eos_id}; {args.num_proc} processes")
+    start = time.time()
+    meta = write_dataset(args.out_dir, tokenizer, spec, recipe.bos, source, args.num_proc)
+    elapsed = time.time() - start
+    tokens = sum(s['tokens'] for s in meta['splits'].values())
+    for split in SPLITS:
+        s = meta['splits'][split]
+        print(f"{split}.bin: {s['tokens']:,} tokens, {s['documents']:,} documents, "
+              f"{s['tokens'] * np.dtype(DTYPE).itemsize / 1e6:,.1f} MB")
+    print(f"{tokens:,} tokens in {elapsed:.1f} s ({tokens / elapsed:,.0f} tokens/s) -> {os.path.abspath(args.out_dir)}")
+    return meta
+
+
+def main(recipe, argv=None):
+    """A prepare.py script's entry point: user errors are one line on stderr and exit status 2."""
+    try:
+        prepare(recipe, argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: partial files removed, nothing was replaced", file=sys.stderr)
+        sys.exit(130)
+
+
+# ----------------------------------------------------------------------------------------------
+# Benchmark: the pipeline's tokens/s beside the tokenizer's own batch encoding on the same cores
+
+def bench(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='dataprep.py bench',
+        description="tokens/s of prepare's pipeline (reading, worker processes, writing) beside the "
+                    "tokenizer's own multi-threaded batch encoding, on the same text and cores")
+    parser.add_argument('--kind', choices=sorted(TOKENIZER_KINDS), required=True)
+    parser.add_argument('--tokenizer', default='utf-8', help='hub id, encoding name, folder or ranks file')
+    parser.add_argument('--input', nargs='+', required=True, metavar='PATH')
+    parser.add_argument('--max_docs', type=int, default=None)
+    parser.add_argument('--num_proc', type=int, default=default_num_proc())
+    parser.add_argument('--bos', action='store_true', help='begin documents with BOS (as the LLaMA datasets do)')
+    args = parser.parse_args(argv)
+    spec = portable_spec(args.kind, args.tokenizer)
+    tokenizer = load_tokenizer(spec)
+    args.val_input, args.val_fraction = None, None
+    texts = [t for _, t in file_source(args).documents]
+
+    # the pipeline first: its fork must not inherit a tokenizer whose thread pool is already running
+    out_dir = tempfile.mkdtemp(prefix='dataprep-bench-')
+    try:
+        args.val_fraction = 0.01
+        start = time.perf_counter()
+        meta = write_dataset(out_dir, tokenizer, spec, args.bos, file_source(args), args.num_proc, progress=False)
+        pipeline_s = time.perf_counter() - start
+    finally:
+        shutil.rmtree(out_dir)
+    tokenizer.limit_threads(args.num_proc)
+    start = time.perf_counter()
+    raw_tokens = sum(map(len, tokenizer.encode_batch(texts)))
+    raw_s = time.perf_counter() - start
+    one_core = texts[::args.num_proc]  # a 1/num_proc share, on one thread: the linear-scaling ceiling
+    start = time.perf_counter()
+    one_core_tokens = sum(len(tokenizer.encode(t)) for t in one_core)
+    one_core_s = time.perf_counter() - start
+
+    pipeline_tokens = sum(s['tokens'] for s in meta['splits'].values())
+    assert pipeline_tokens == raw_tokens + len(texts) * (2 if args.bos else 1), 'pipeline and raw encodings differ'
+    result = {'tokenizer': spec, 'vocab_size': tokenizer.vocab_size, 'num_proc': args.num_proc,
+              'documents': len(texts), 'characters': sum(map(len, texts)), 'tokens': raw_tokens,
+              'raw_tokens_per_s': round(raw_tokens / raw_s), 'pipeline_tokens_per_s': round(raw_tokens / pipeline_s),
+              'pipeline_over_raw': round(raw_s / pipeline_s, 3),
+              'one_core_tokens_per_s': round(one_core_tokens / one_core_s)}
+    print(f"{len(texts):,} documents, {result['characters']:,} characters, {raw_tokens:,} tokens, "
+          f"{args.num_proc} cores")
+    print(f"tokenizer alone ({args.num_proc} threads): {result['raw_tokens_per_s']:,} tokens/s")
+    print(f"tokenizer on one core: {result['one_core_tokens_per_s']:,} tokens/s "
+          f"(x {args.num_proc} = {result['one_core_tokens_per_s'] * args.num_proc:,})")
+    print(f"prepare pipeline ({args.num_proc} processes, reading and writing included): "
+          f"{result['pipeline_tokens_per_s']:,} tokens/s = {result['pipeline_over_raw']:.0%} of the tokenizer alone")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == '__main__':
+    if sys.argv[1:2] != ['bench']:
+        sys.exit("usage: python dataprep.py bench --kind {bytes,hf,tiktoken} --tokenizer NAME --input PATH ...  "
+                 "(datasets are prepared by data/<name>/prepare.py)")
+    try:
+        bench(sys.argv[2:])
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,324 @@
+"""
+The data side, offline: the real prepare.py scripts run as subprocesses on small local inputs with
+stand-in tokenizers built here (a LLaMA-2-style transformers folder, a GPT-2-style tiktoken ranks
+file); the .bin files must decode back to exactly the input documents with their boundaries. Then
+the loader: batches as a pure function of (seed, iteration, micro-step), whatever the rank count.
+"""
+import base64
+import importlib.util
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+import dataprep  # noqa: E402
+import loader  # noqa: E402
+from configurator import UserError  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location('stand_in_tokenizers', os.path.join(REPO, 'data', 'stand_in_tokenizers.py'))
+stand_in = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(stand_in)
+
+DOCS = [
+    "def add(a, b):\n    return a + b\n",
+    " leading space, trailing space ",
+    "Unicode: café, naïve, 中文, emoji 😀, tab\tand\nnewlines\n\n",
+    "",
+    "The quick brown fox jumps over the lazy dog. " * 20,
+    "<s> and </s> and <|endoftext|> are only text here",
+] + [f"document {i}: {'lorem ipsum dolor sit amet ' * (i % 7 + 1)}{i * i}\n" for i in range(60)]
+VAL_DOCS = ["validation one\n", "validation two: ünïcödé 🎉"]
+
+
+def run_prepare(dataset, *args, cwd=REPO, script=None):
+    script = script or os.path.join('data', dataset, 'prepare.py')
+    return subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def write_jsonl(path, docs):
+    with open(path, 'w') as f:
+        f.writelines(json.dumps({'text': d, 'meta': {'n': i}}) + '\n' for i, d in enumerate(docs))
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    """A folder of three shards (.jsonl, .jsonl.zst, .parquet) holding DOCS in order, and val.jsonl."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+    root = tmp_path_factory.mktemp('inputs')
+    shards = root / 'shards'
+    shards.mkdir()
+    write_jsonl(shards / 'a.jsonl', DOCS[:20])
+    with open(shards / 'b.jsonl.zst', 'wb') as f:
+        f.write(zstandard.ZstdCompressor().compress(''.join(json.dumps({'text': d}) + '\n' for d in DOCS[20:40]).encode()))
+    pq.write_table(pa.table({'text': DOCS[40:], 'id': list(range(len(DOCS) - 40))}), shards / 'c.parquet')
+    write_jsonl(root / 'val.jsonl', VAL_DOCS)
+    return root
+
+
+@pytest.fixture(scope='module')
+def llama_tokenizer(tmp_path_factory):
+    return stand_in.llama_style(DOCS * 3, 400, str(tmp_path_factory.mktemp('llama_tok')))
+
+
+@pytest.fixture(scope='module')
+def gpt2_ranks(tmp_path_factory):
+    return stand_in.gpt2_style_ranks(DOCS * 3, 400, str(tmp_path_factory.mktemp('gpt2_tok') / 'gpt2_style.tiktoken'))
+
+
+def read_split(out_dir, split):
+    return np.fromfile(os.path.join(out_dir, f'{split}.bin'), dtype=np.uint16)
+
+
+def documents_of(ids, tokenizer, bos_id, eos_id):
+    """Split a .bin at EOS; check every document begins with BOS (when there is one); decode each."""
+    assert len(ids) and ids[-1] == eos_id
+    ends = np.flatnonzero(ids == eos_id)
+    docs, start = [], 0
+    for end in ends:
+        doc = ids[start:end].tolist()
+        if bos_id is not None:
+            assert doc[:1] == [bos_id]
+            doc = doc[1:]
+        assert bos_id not in doc
+        docs.append(tokenizer.decode(doc))
+        start = end + 1
+    return docs
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()  # the progress bar, if it started, then the one line
+    errors = [line for line in lines if line.startswith('error: ')]
+    assert errors == lines[-1:] and 'Traceback' not in result.stderr, result.stderr
+    for word in words:
+        assert word in errors[0]
+
+
+def test_llama_dataset_decodes_to_the_input(inputs, llama_tokenizer, tmp_path):
+    out = tmp_path / 'out'
+    # as the founding document runs it: from the dataset's own folder
+    result = run_prepare('slimpajama_6b_llama', '--input', inputs / 'shards', '--val_input', inputs / 'val.jsonl',
+                         '--tokenizer', llama_tokenizer, '--out_dir', out, '--num_proc', 2,
+                         cwd=os.path.join(REPO, 'data', 'slimpajama_6b_llama'), script='prepare.py')
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(out)) == ['meta.pkl', 'train.bin', 'val.bin']
+    meta = pickle.load(open(out / 'meta.pkl', 'rb'))
+    tokenizer = dataprep.load_tokenizer(meta['tokenizer'])
+    assert meta['tokenizer'] == {'kind': 'hf', 'name': os.path.abspath(llama_tokenizer)}
+    assert (meta['bos_id'], meta['eos_id'], meta['vocab_size'], meta['dtype']) == (1, 2, 400, 'uint16')
+    assert meta['split_names'] == {'train': '--input', 'val': '--val_input'}
+    assert str(inputs / 'shards' / 'c.parquet') in meta['source']
+    for split, docs in (('train', DOCS), ('val', VAL_DOCS)):
+        ids = read_split(out, split)
+        assert documents_of(ids, tokenizer, 1, 2) == docs
+        assert meta['splits'][split] == {'tokens': len(ids), 'documents': len(docs)}
+        assert ids.max() < meta['vocab_size']
+    # encode() adds no special tokens; the documents got them from prepare
+    assert tokenizer.encode('hello') == tokenizer.encode_batch(['hello'])[0] and 1 not in tokenizer.encode('hello')
+
+
+def test_gpt2_dataset_with_held_out_fraction(inputs, gpt2_ranks, tmp_path):
+    out = tmp_path / 'out'
+    result = run_prepare('slimpajama_6b_gpt2', '--input', inputs / 'shards', '--val_fraction', 0.2,
+                         '--tokenizer', gpt2_ranks, '--out_dir', out, '--num_proc', 1)
+    assert result.returncode == 0, result.stderr
+    meta = pickle.load(open(out / 'meta.pkl', 'rb'))
+    n_ranks = sum(1 for _ in open(gpt2_ranks))
+    assert meta['tokenizer'] == {'kind': 'tiktoken', 'name': os.path.abspath(gpt2_ranks)}
+    assert (meta['bos_id'], meta['eos_id'], meta['vocab_size']) == (None, n_ranks, n_ranks + 1)
+    tokenizer = dataprep.load_tokenizer(meta['tokenizer'])
+    val = [d for i, d in enumerate(DOCS) if dataprep.held_out(i, 0.2)]
+    train = [d for i, d in enumerate(DOCS) if not dataprep.held_out(i, 0.2)]
+    assert 0 < len(val) < len(DOCS) // 2
+    assert documents_of(read_split(out, 'train'), tokenizer, None, n_ranks) == train
+    assert documents_of(read_split(out, 'val'), tokenizer, None, n_ranks) == val
+    assert meta['splits']['val']['documents'] == len(val)
+
+
+def test_max_docs_and_bytes_tokenizer(inputs, tmp_path):
+    out = tmp_path / 'out'
+    result = run_prepare('python_stdlib', '--input', inputs / 'shards', '--val_input', inputs / 'val.jsonl',
+                         '--max_docs', 5, '--out_dir', out)
+    assert result.returncode == 0, result.stderr
+    ids = read_split(out, 'train')
+    assert ids.tolist() == [b for d in DOCS[:5] for b in list(d.encode()) + [256]]
+    assert dataprep.load_tokenizer({'kind': 'bytes', 'name': 'utf-8'}).decode(ids).split('<|endoftext|>')[:5] == DOCS[:5]
+
+
+def test_python_stdlib_prepares(tmp_path):
+    out = tmp_path / 'out'
+    start = time.time()
+    result = run_prepare('python_stdlib', '--out_dir', out, '--max_docs', 400, '--num_proc', 2)
+    assert result.returncode == 0, result.stderr
+    assert time.time() - start < 30
+    meta = pickle.load(open(out / 'meta.pkl', 'rb'))
+    assert meta['tokenizer'] == {'kind': 'bytes', 'name': 'utf-8'}
+    assert (meta['vocab_size'], meta['bos_id'], meta['eos_id']) == (257, None, 256)
+    assert 18 <= meta['splits']['val']['documents'] <= 20 and meta['splits']['train']['documents'] > 360
+    for split in ('train', 'val'):
+        ids = read_split(out, split)
+        assert meta['splits'][split]['tokens'] == len(ids) and (ids == 256).sum() == meta['splits'][split]['documents']
+    first = read_split(out, 'train')[:2000].tobytes()  # a real Python source file comes first
+    assert b'import' in np.frombuffer(first, np.uint16).astype(np.uint8).tobytes()
+
+
+def test_interrupted_prepare_leaves_nothing_complete(inputs, tmp_path):
+    # the input is a pipe that never ends: the run is killed mid-way, as a crash or an OOM would
+    fifo = tmp_path / 'stream.jsonl'
+    os.mkfifo(fifo)
+    out = tmp_path / 'out'
+    proc = subprocess.Popen([sys.executable, 'data/python_stdlib/prepare.py', '--input', str(fifo),
+                              '--val_fraction', '0.5', '--out_dir', str(out), '--num_proc', '2'],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:  # open the writing end once prepare has opened the reading end (never block on a dead reader)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, 'prepare never opened its input'
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
+    with open(fd, 'w') as writer:
+        writer.write(''.join(json.dumps({'text': d}) + '\n' for d in DOCS * 200))
+        writer.flush()
+        while not (out / 'train.bin.tmp').exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert (out / 'train.bin.tmp').exists()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not {'train.bin', 'val.bin', 'meta.pkl'} & set(os.listdir(out))
+
+
+def test_input_failing_partway_cleans_up(inputs, tmp_path):
+    bad = tmp_path / 'bad.jsonl'
+    write_jsonl(bad, DOCS * 50)
+    with open(bad, 'a') as f:
+        f.write('{"text": "truncated\n')
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = run_prepare('python_stdlib', '--input', bad, '--val_fraction', 0.5, '--out_dir', out)
+    assert_one_line_error(result, 'bad.jsonl line 3301')
+    assert os.listdir(out) == []
+
+
+def test_a_previous_dataset_survives_a_failed_run(inputs, tmp_path):
+    out = tmp_path / 'out'
+    assert run_prepare('python_stdlib', '--input', inputs / 'shards', '--val_fraction', 0.3, '--out_dir', out).returncode == 0
+    before = {f: open(out / f, 'rb').read() for f in os.listdir(out)}
+    result = run_prepare('python_stdlib', '--input', inputs / 'shards', '--val_fraction', 0.001, '--out_dir', out)
+    assert_one_line_error(result, 'no documents went to the val split')
+    assert {f: open(out / f, 'rb').read() for f in os.listdir(out)} == before
+
+
+def test_vocabulary_over_uint16_refused(inputs, tmp_path):
+    ranks = tmp_path / 'huge.tiktoken'
+    tokens = [bytes([b]) for b in range(256)] + [bytes([a, b]) for a in range(256) for b in range(256)]
+    ranks.write_text(''.join(f'{base64.b64encode(t).decode()} {i}\n' for i, t in enumerate(tokens)))
+    out = tmp_path / 'out'
+    result = run_prepare('slimpajama_6b_gpt2', '--input', inputs / 'shards', '--tokenizer', ranks, '--out_dir', out)
+    assert_one_line_error(result, '65,793 ids', 'uint16')
+    assert not out.exists()
+
+
+def test_missing_input_is_one_line(tmp_path):
+    out = tmp_path / 'out'
+    result = run_prepare('slimpajama_6b_llama', '--input', tmp_path / 'nowhere.jsonl', '--out_dir', out)
+    assert_one_line_error(result, "--input", 'nowhere.jsonl', 'no such file or folder')
+    assert not out.exists()
+    result = run_prepare('slimpajama_6b_gpt2', '--input', tmp_path, '--out_dir', out)
+    assert_one_line_error(result, 'folder holds no')
+    result = run_prepare('slimpajama_6b_gpt2', '--input', tmp_path, '--tokenizer', 'no-such-encoding', '--out_dir', out)
+    assert result.returncode == 2 and not out.exists()
+
+
+def test_hub_source_reads_train_then_validation(inputs, monkeypatch, tmp_path):
+    # the real hf_source code, with the hub's dataset swapped for a local parquet dataset
+    import argparse
+
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({'text': VAL_DOCS}), tmp_path / 'validation.parquet')
+    files = {'train': str(inputs / 'shards' / 'c.parquet'), 'validation': str(tmp_path / 'validation.parquet')}
+    load = datasets.load_dataset
+    monkeypatch.setattr(datasets, 'load_dataset', lambda dataset_id, split, streaming: load(
+        'parquet', data_files={split: files[split]}, split=split, streaming=streaming, cache_dir=str(tmp_path / 'cache')))
+    make = dataprep.hf_source('DKYoon/SlimPajama-6B', {'train': 'train', 'val': 'validation'})
+    source = make(argparse.Namespace(streaming=False, max_docs=None))
+    assert source.total == len(DOCS) - 40 + len(VAL_DOCS) and source.description == 'DKYoon/SlimPajama-6B'
+    assert list(source.documents) == [('train', d) for d in DOCS[40:]] + [('val', d) for d in VAL_DOCS]
+    source = make(argparse.Namespace(streaming=False, max_docs=1))  # a quick subset streams
+    assert source.total is None and list(source.documents) == [('train', DOCS[40]), ('val', VAL_DOCS[0])]
+
+
+def test_load_tokenizer_kinds(gpt2_ranks, llama_tokenizer):
+    text = 'x = "héllo" + 中文  \n\t😀'
+    for spec in ({'kind': 'bytes', 'name': 'utf-8'}, {'kind': 'tiktoken', 'name': gpt2_ranks},
+                 {'kind': 'hf', 'name': llama_tokenizer}):
+        tokenizer = dataprep.load_tokenizer(spec)
+        ids = tokenizer.encode(text)
+        assert tokenizer.decode(ids) == text and max(ids) < tokenizer.vocab_size
+        assert tokenizer.encode_batch([text, 'ab']) == [ids, tokenizer.encode('ab')]
+    with pytest.raises(UserError, match='unknown tokenizer kind'):
+        dataprep.load_tokenizer({'kind': 'spm', 'name': 'x'})
+
+
+# ----------------------------------------------------------------------------------------------
+# loader.TokenBatches
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (('train', 5000), ('val', 1000)):
+        rng.integers(0, 257, n).astype(np.uint16).tofile(tmp_path / f'{split}.bin')
+    with open(tmp_path / 'meta.pkl', 'wb') as f:
+        pickle.dump({'vocab_size': 257, 'dtype': 'uint16'}, f)
+    return str(tmp_path)
+
+
+def as_bytes(batch):
+    return batch[0].numpy().tobytes() + batch[1].numpy().tobytes()
+
+
+def test_one_step_reads_the_same_batches_on_one_and_two_ranks(dataset):
+    accumulation = 4  # global micro-steps per optimizer step
+    batches = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7)
+    for iteration in (0, 5):
+        one_rank = [as_bytes(batches.batch('train', iteration, s)) for s in range(accumulation)]
+        two_ranks = [as_bytes(batches.batch('train', iteration, s))
+                     for rank in (0, 1) for s in range(rank, accumulation, 2)]
+        assert sorted(one_rank) == sorted(two_ranks) and len(set(one_rank)) == accumulation
+    x, y = batches.batch('train', 0, 0)
+    assert x.shape == (3, 16) and x.dtype.is_floating_point is False and (x[:, 1:] == y[:, :-1]).all()
+
+
+def test_batches_are_a_pure_function_of_seed_iteration_step(dataset):
+    a = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1)
+    b = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1)
+    assert as_bytes(a.batch('train', 3, 1)) == as_bytes(b.batch('train', 3, 1))
+    assert as_bytes(a.batch('train', 3, 1)) != as_bytes(a.batch('train', 3, 2))
+    other_seed = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=2)
+    assert as_bytes(a.batch('train', 3, 1)) != as_bytes(other_seed.batch('train', 3, 1))
+    # evaluation batches: the same at every evaluation and in every run with the seed
+    assert [as_bytes(a.eval_batch('val', i)) for i in range(3)] == [as_bytes(b.eval_batch('val', i)) for i in range(3)]
+
+
+def test_loader_errors(dataset, tmp_path):
+    with pytest.raises(UserError, match='vocab_size'):
+        loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1, vocab_size=100)
+    with pytest.raises(UserError, match='not found'):
+        loader.resolve_dataset(str(tmp_path / 'no_such_dataset'))
+    with pytest.raises(UserError, match='prepare.py'):
+        os.remove(os.path.join(dataset, 'val.bin'))
+        loader.resolve_dataset(dataset)
