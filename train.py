@@ -521,6 +521,10 @@ def main(argv):
         return losses
 
     def save(reason):
+        if nonfinite_in_row:  # weights that give a non-finite gradient must not replace the last good checkpoint
+            log(f"no checkpoint at iter {iter_num} ({reason}): the last {nonfinite_in_row} step(s) had a non-finite "
+                f"grad norm; {s.ckpt_path} keeps the last good one")
+            return
         model_state = full_model_state(raw_model)
         optimizer_state = full_optimizer_state(optimizer, dist)
         if master:
