@@ -29,6 +29,7 @@ BENCH_DEFAULTS = dict(
     bench_sweep=False,      # try micro-batches upward until one does not fit, each in a fresh process
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
     bench_out='bench_results.jsonl',
+    bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
 )
 
 
@@ -93,6 +94,8 @@ def run(c):
         flops_per_token=flops_per_token, mfu=mfu, peak_tflops=s.peak_tflops, peak_mem_gib=peak_mem,
         peak_reserved_gib=reserved, warmup_seconds=warmup_seconds, loss=loss.item(),
         command='python bench.py ' + ' '.join(c.argv))
+    if c.bench_profile and s.dist.master:
+        profile(step, c)
     if s.dist.master:
         print(f"{result['device']} | {c.arch} {result['parameters'] / 1e9:.2f}B | micro-batch {c.batch_size} x "
               f"{c.gradient_accumulation_steps} x {c.block_size} | {step_time * 1000:.0f} ms/step | "
@@ -101,6 +104,29 @@ def run(c):
         with open(c.bench_out, 'a') as f:
             f.write(json.dumps(result) + '\n')
     return result
+
+
+def profile(step, c):
+    """GPU time by kernel over one optimizer step, grouped: matmuls, attention, the rest."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step(10**6)
+        synchronize(c)
+    events = [e for e in prof.key_averages() if e.device_type.name == 'CUDA' or getattr(e, 'self_device_time_total', 0) > 0]
+    rows = sorted(((e.self_device_time_total, e.count, e.key) for e in events), reverse=True)
+    total = sum(r[0] for r in rows)
+    groups = {}
+    for t, _, key in rows:
+        k = key.lower()
+        group = ('matmul' if any(w in k for w in ('gemm', 'sm90_xmma', 'cutlass', 'nvjet', 'matmul')) else
+                 'attention' if any(w in k for w in ('flash', 'fmha', 'attention', 'cudnn')) else
+                 'optimizer' if 'adam' in k else 'other')
+        groups[group] = groups.get(group, 0) + t
+    print(f"profile of one optimizer step: {total / 1e3:.0f} ms of GPU kernels")
+    for group, t in sorted(groups.items(), key=lambda g: -g[1]):
+        print(f"  {group:10s} {t / 1e3:8.1f} ms  {100 * t / total:5.1f}%")
+    for t, count, key in rows[:25]:
+        print(f"  {t / 1e3:8.1f} ms {count:6d}x  {key[:110]}")
 
 
 def sweep(c):

@@ -14,5 +14,5 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 while IFS= read -r run; do
   [ -z "$run" ] && continue
   echo "== python bench.py $run"
-  python3 bench.py $run --bench_out="$BENCH_OUT" 2>&1 | grep -v -i warn | tail -n 4
+  python3 bench.py $run --bench_out="$BENCH_OUT" 2>&1 | grep -v -i warn | tail -n 40
 done <<< "$BENCH_RUNS"

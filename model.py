@@ -22,12 +22,12 @@ import torch.nn.functional as F
 # The architecture presets (shared/DESIGN.md, "The model"). d_ff is a rule, not a number.
 PRESETS = {
     'llama': dict(norm='rmsnorm', position='rope', mlp='swiglu', norm_placement='pre',
-                  tie_embeddings=False, bias=False, norm_eps=1e-5, rope_theta=10000.0),
+                  tie_embeddings=False, bias=False, norm_eps=1e-5, rope_theta=10000.0, residual_dtype='float32'),
     'gpt2': dict(norm='layernorm', position='learned', mlp='gelu', norm_placement='pre',
-                 tie_embeddings=True, bias=False, norm_eps=1e-5, rope_theta=10000.0),
+                 tie_embeddings=True, bias=False, norm_eps=1e-5, rope_theta=10000.0, residual_dtype='float32'),
 }
 CHOICES = dict(arch=('llama', 'gpt2'), norm=('rmsnorm', 'layernorm'), position=('rope', 'learned'),
-               mlp=('swiglu', 'gelu'), norm_placement=('pre', 'post'))
+               mlp=('swiglu', 'gelu'), norm_placement=('pre', 'post'), residual_dtype=('float32', 'compute'))
 
 
 def default_d_ff(mlp, n_embd):
@@ -55,6 +55,7 @@ class ModelConfig:
     rope_theta: Optional[float] = None
     mlp: Optional[str] = None            # 'swiglu' | 'gelu'
     tie_embeddings: Optional[bool] = None
+    residual_dtype: Optional[str] = None  # 'float32' | 'compute': the residual stream under autocast
 
     def __post_init__(self):
         if self.arch not in PRESETS:
@@ -285,6 +286,10 @@ class Transformer(nn.Module):
         x = self.wte(idx)
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(T, device=idx.device))
+        if self.config.residual_dtype == 'compute' and torch.is_autocast_enabled(x.device.type):
+            # the residual stream in autocast's dtype (bf16), as Megatron-LM keeps it by default: half
+            # the activation memory and traffic of the fp32 stream; norms still compute in fp32
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         x = self.drop(x)
         rope = (self.rope_cos[:T], self.rope_sin[:T]) if self.rope_cos is not None else None
         for block in self.blocks:
@@ -293,7 +298,7 @@ class Transformer(nn.Module):
         logits = self.lm_head(x)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
             if not return_logits:
                 logits = None
         return logits, loss

@@ -23,7 +23,10 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import numpy as np
-import torch
+
+# fewer, growable CUDA memory segments: less fragmentation (reserved closer to allocated)
+os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')
+import torch  # noqa: E402  (after the allocator setting, which is read when CUDA starts)
 
 from checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
@@ -87,10 +90,12 @@ backend = 'nccl'             # process group backend on GPU; CPU runs use gloo
 device = 'cuda'              # 'cuda', 'cuda:1', 'cpu', 'mps'
 dtype = 'bfloat16'           # autocast dtype on GPU: 'bfloat16' | 'float16' (GradScaler) | 'float32'
 compile = True               # torch.compile the model
+compile_mode = 'default'     # torch.compile mode: 'default' | 'max-autotune-no-cudagraphs' | 'max-autotune' | 'reduce-overhead'
 seed = 1337
 use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOptimizer)
 use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
 activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
+attention_backend = 'auto'   # SDPA kernel on GPU: 'auto' (PyTorch's choice) | 'flash' | 'cudnn' | 'efficient' | 'math'
 peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
 max_nonfinite_steps = 5      # stop after this many optimizer steps in a row with a non-finite grad norm
 # -----------------------------------------------------------------------------
@@ -142,6 +147,14 @@ def setup_device(c, dist):
         torch.distributed.init_process_group(backend=c.backend if c.device.startswith('cuda') else 'gloo')
     device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
     train_dtype = c.dtype if device_type == 'cuda' else 'float32'  # fp32 off the GPU
+    backends = ('auto', 'flash', 'cudnn', 'efficient', 'math')
+    if c.attention_backend not in backends:
+        raise UserError(f"attention_backend must be one of {backends}, got {c.attention_backend!r}")
+    if device_type == 'cuda' and c.attention_backend != 'auto':  # only the chosen kernel may run
+        torch.backends.cuda.enable_flash_sdp(c.attention_backend == 'flash')
+        torch.backends.cuda.enable_cudnn_sdp(c.attention_backend == 'cudnn')
+        torch.backends.cuda.enable_mem_efficient_sdp(c.attention_backend == 'efficient')
+        torch.backends.cuda.enable_math_sdp(c.attention_backend == 'math')
     if device_type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls that remain (outside autocast) use TF32
         torch.backends.cudnn.allow_tf32 = True
@@ -190,12 +203,12 @@ def parallelize(model, c, dist, dev):
         kwargs = dict(mesh=mesh, **({'mp_policy': mp} if mp is not None else {}))
         for block in model.blocks:
             if c.compile:
-                block.compile()
+                block.compile(mode=c.compile_mode)
             fully_shard(block, **kwargs)
         fully_shard(model, **kwargs)
         return model
     if c.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=c.compile_mode)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
         model = DDP(model, device_ids=[dist.local_rank] if dev.type == 'cuda' else None)
