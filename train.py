@@ -73,6 +73,7 @@ position = None
 rope_theta = None
 mlp = None
 tie_embeddings = None
+residual_dtype = None        # 'float32' (preset) | 'compute': the residual stream in autocast's dtype
 # AdamW
 learning_rate = 6e-4
 max_iters = 600000
@@ -101,6 +102,7 @@ max_nonfinite_steps = 5      # stop after this many optimizer steps in a row wit
 # -----------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith('_') and isinstance(v, (int, float, bool, str, type(None)))}
+assert set(MODEL_FIELDS) <= set(DEFAULTS), "every ModelConfig field is a config key"
 KEY_TYPES = {**annotation_types(ModelConfig), 'vocab_size': int, 'lr_decay_iters': int, 'peak_tflops': float}
 
 
