@@ -1,0 +1,112 @@
+"""
+torchrun --standalone --nproc_per_node=2 on CPU (gloo): DDP, ZeRO-1 and FSDP2 each train like one
+process on the same global batch (4 micro-steps of 4 sequences per iteration, however many ranks),
+checkpoints move between layouts and world sizes, and only rank 0 writes.
+"""
+import os
+from types import SimpleNamespace
+
+import pytest
+
+import helpers
+from helpers import load, train, train_args
+
+ITERS, HALF = 10, 5
+TOLERANCE = 1e-4  # max abs weight difference; summation order differs between layouts, nothing else
+LAYOUTS = {'ddp': [], 'zero1': ['--use_zero1=True'], 'fsdp2': ['--use_fsdp=True']}
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    return helpers.make_dataset(tmp_path_factory.mktemp('data'))
+
+
+@pytest.fixture(scope='module')
+def runs(data, tmp_path_factory):
+    """name -> out_dir, trained on demand, each once."""
+    done = {}
+
+    def get(name, layout=None, nproc=None, iters=ITERS, resume_from=None):
+        if name not in done:
+            out = str(tmp_path_factory.mktemp(name))
+            if resume_from is not None:
+                os.rmdir(out)
+                os.makedirs(out)
+                os.link(os.path.join(get(*resume_from), 'ckpt.pt'), os.path.join(out, 'ckpt.pt'))
+            args = train_args(data, out, max_iters=iters, lr_decay_iters=ITERS, gradient_accumulation_steps=4,
+                              batch_size=4, eval_interval=1000, eval_iters=2,
+                              **({'init_from': 'resume'} if resume_from else {}))
+            proc = train(args + LAYOUTS.get(layout, []), nproc=nproc)
+            done[name] = SimpleNamespace(out=out, proc=proc)
+        return done[name].out
+
+    get.proc = lambda name: done[name].proc
+    return get
+
+
+@pytest.mark.parametrize('layout', ['ddp', 'zero1', 'fsdp2'])
+def test_layout_matches_one_process(layout, runs):
+    reference = load(runs('single'))
+    ckpt = load(runs(layout, layout, nproc=2))
+    assert ckpt['iter_num'] == ITERS
+    diff = helpers.max_weight_diff(ckpt['model'], reference['model'])
+    assert diff < TOLERANCE, f"{layout}: max abs weight difference {diff:.3g} after {ITERS} iterations"
+    # the weights moved far more than the tolerance: the comparison is not vacuous
+    import torch
+    from model import ModelConfig, Transformer
+    torch.manual_seed(1337)
+    initial = Transformer(ModelConfig(**reference['model_args'])).state_dict()
+    assert helpers.max_weight_diff(initial, reference['model']) > 100 * TOLERANCE
+    # the optimizer state is saved as one process's AdamW, full (ZeRO-1 consolidated, FSDP2 gathered)
+    state, ref_state = ckpt['optimizer']['state'], reference['optimizer']['state']
+    assert state.keys() == ref_state.keys()
+    for index in state:
+        assert float(state[index]['step']) == ITERS
+        for key in ('exp_avg', 'exp_avg_sq'):
+            assert state[index][key].shape == ref_state[index][key].shape
+            assert (state[index][key] - ref_state[index][key]).abs().max().item() < TOLERANCE
+    log, _ = helpers.run_log(runs(layout))
+    assert log['env']['world_size'] == 2 and log['env']['tokens_per_iter'] == 4 * 4 * 64
+    ref_log, _ = helpers.run_log(runs('single'))
+    for record, ref in zip(log['iters'], ref_log['iters']):  # the logged loss is the mean over ranks
+        assert record['loss'] == pytest.approx(ref['loss'], abs=1e-4)
+
+
+@pytest.mark.parametrize('first, then', [
+    (('fsdp2', 2), ('single', None)),   # FSDP2 on 2 ranks -> one process
+    (('zero1', 2), ('ddp', 2)),         # ZeRO-1 -> DDP
+    (('single', None), ('fsdp2', 2)),   # one process -> FSDP2
+], ids=['fsdp2-to-single', 'zero1-to-ddp', 'single-to-fsdp2'])
+def test_resume_across_layouts(first, then, runs):
+    (layout_a, nproc_a), (layout_b, nproc_b) = first, then
+    half = f'{layout_a}_to_{HALF}'
+    runs(half, layout_a, nproc=nproc_a, iters=HALF)
+    assert load(runs(half))['iter_num'] == HALF
+    resumed = load(runs(f'{half}_then_{layout_b}', layout_b, nproc=nproc_b, resume_from=(half,)))
+    assert resumed['iter_num'] == ITERS
+    diff = helpers.max_weight_diff(resumed['model'], load(runs('single'))['model'])
+    assert diff < TOLERANCE, f"{layout_a} -> {layout_b}: max abs weight difference {diff:.3g}"
+
+
+def test_indivisible_accumulation_is_a_clear_error(data, tmp_path):
+    out = str(tmp_path / 'out')
+    proc = train(train_args(data, out, gradient_accumulation_steps=3), nproc=2, check=False)
+    assert proc.returncode != 0
+    message = ("error: gradient_accumulation_steps (3) must be divisible by the number of processes (2): it "
+               "counts micro-steps over all ranks, e.g. --gradient_accumulation_steps=2")
+    assert message in proc.stderr.splitlines(), proc.stderr[-2000:]
+    assert not os.path.exists(out)
+
+
+def test_only_rank_zero_writes(runs):
+    out = runs('ddp', 'ddp', nproc=2)
+    names = sorted(os.listdir(out))
+    assert len(names) == 3 and names[0] == 'ckpt.pt', names
+    assert names[1].startswith('run_') and names[1].endswith('.json') and names[2] == names[1] + 'l'
+    log, lines = helpers.run_log(out)
+    assert [r['iter'] for r in log['iters']] == list(range(1, ITERS + 1))  # each record once, not once a rank
+    assert len([line for line in lines if line['kind'] == 'iter']) == ITERS
+    stdout = runs.proc('ddp').stdout
+    assert helpers.logged_iters(stdout.splitlines()) == list(range(1, ITERS + 1))
+    assert stdout.count('saved checkpoint') == 1
+    assert not any(key.startswith('module.') for key in load(out)['model'])
