@@ -4,6 +4,7 @@ process on the same global batch (4 micro-steps of 4 sequences per iteration, ho
 checkpoints move between layouts and world sizes, and only rank 0 writes.
 """
 import os
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -110,3 +111,18 @@ def test_only_rank_zero_writes(runs):
     assert helpers.logged_iters(stdout.splitlines()) == list(range(1, ITERS + 1))
     assert stdout.count('saved checkpoint') == 1
     assert not any(key.startswith('module.') for key in load(out)['model'])
+
+
+def test_sigterm_under_torchrun_saves(data, tmp_path):
+    """torchrun passes SIGTERM to every rank; they agree on the step to stop at, and rank 0 saves it
+    (torchrun itself then exits non-zero, reporting the signal: its behaviour, not train.py's)."""
+    out = str(tmp_path / 'out')
+    proc = helpers.start('train.py', train_args(data, out, max_iters=100000, gradient_accumulation_steps=2), nproc=2)
+    _, lines = helpers.wait_for_line(proc, lambda line: line.startswith('iter 2: loss'))
+    proc.send_signal(signal.SIGTERM)
+    _, rest = helpers.finish(proc)
+    lines += rest
+    last_logged = helpers.logged_iters(lines)[-1]
+    assert f"stopped at iter {last_logged} by SIGTERM; resume with the same command and --init_from=resume" in lines
+    assert load(out)['iter_num'] == last_logged
+    assert sum(line.startswith('saved checkpoint') for line in lines) == 1
