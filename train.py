@@ -441,6 +441,9 @@ def format_duration(seconds):
 
 def setup(c, make_batches=None):
     """Everything before the loop. Validates all input before anything is written to disk."""
+    for key in ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_iters', 'log_interval'):
+        if getattr(c, key) < 1:
+            raise UserError(f"{key} must be a positive integer, got {getattr(c, key)}")
     dist = setup_distributed(c)
     dev = setup_device(c, dist)
     if c.init_from not in ('scratch', 'resume'):
