@@ -135,7 +135,7 @@ def rope_tables(head_dim, length, theta):
 
 
 def apply_rope(x, cos, sin):
-    """x: (B, heads, T, head_dim); cos, sin: (T, head_dim)."""
+    """x: (B, T, heads, head_dim); cos, sin: (T, 1, head_dim)."""
     half = x.size(-1) // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return x * cos + rotated * sin
@@ -159,12 +159,13 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()
         q, k, v = self.qkv(x).split(
             [self.n_head * self.head_dim, self.n_kv_head * self.head_dim, self.n_kv_head * self.head_dim], dim=-1)
-        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
-        if self.use_rope:
+        q = q.view(B, T, self.n_head, self.head_dim)
+        k = k.view(B, T, self.n_kv_head, self.head_dim)
+        v = v.view(B, T, self.n_kv_head, self.head_dim)
+        if self.use_rope:  # in the (B, T, heads, head_dim) layout of the qkv matmul: coalesced, forward and backward
             cos, sin = rope
             q, k = apply_rope(q, cos, sin).type_as(v), apply_rope(k, cos, sin).type_as(v)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if self.n_kv_head != self.n_head:  # grouped-query attention: each kv head serves n_head/n_kv_head q heads
             k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
             v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
@@ -291,7 +292,7 @@ class Transformer(nn.Module):
             # the activation memory and traffic of the fp32 stream; norms still compute in fp32
             x = x.to(torch.get_autocast_dtype(x.device.type))
         x = self.drop(x)
-        rope = (self.rope_cos[:T], self.rope_sin[:T]) if self.rope_cos is not None else None
+        rope = (self.rope_cos[:T, None], self.rope_sin[:T, None]) if self.rope_cos is not None else None
         for block in self.blocks:
             x = block(x, rope)
         x = self.norm_f(x)
