@@ -127,18 +127,19 @@ NORMS = {'rmsnorm': RMSNorm, 'layernorm': LayerNorm}
 
 
 def rope_tables(head_dim, length, theta):
-    """cos and sin of shape (length, head_dim), Hugging Face's rotate-half layout (halves repeated)."""
+    """cos and sin of shape (length, head_dim / 2): the angles of Hugging Face's rotate-half RoPE,
+    whose tables repeat these halves twice."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
-    angles = torch.cat((angles, angles), dim=-1)
     return angles.cos(), angles.sin()
 
 
 def apply_rope(x, cos, sin):
-    """x: (B, T, heads, head_dim); cos, sin: (T, 1, head_dim)."""
-    half = x.size(-1) // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    """Rotate-half RoPE, x * [cos, cos] + [-x2, x1] * [sin, sin], written per half so that its
+    backward is plain arithmetic (no zero-padded slice gradients). x: (B, T, heads, head_dim);
+    cos, sin: (T, 1, head_dim / 2)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
 
 
 class CausalSelfAttention(nn.Module):
