@@ -55,7 +55,8 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise UserError(f"no checkpoint at {path}: train with init_from='scratch' first, or point out_dir at a run")
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+        # memory-mapped: the ranks of one machine share the page cache instead of a copy each
+        ckpt = torch.load(path, map_location='cpu', weights_only=False, mmap=True)
     except Exception as e:
         raise UserError(f"{path} is truncated or not a checkpoint ({type(e).__name__}); "
                         f"restore it from a copy or start again with init_from='scratch'") from None
