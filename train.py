@@ -121,8 +121,8 @@ def parse_config(argv, extra_defaults=None):
 
 def setup_distributed(c):
     """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them this is one process."""
-    dist = SimpleNamespace(enabled='RANK' in os.environ and int(os.environ.get('WORLD_SIZE', '1')) >= 1
-                           and 'LOCAL_RANK' in os.environ, rank=0, local_rank=0, world_size=1)
+    dist = SimpleNamespace(enabled='RANK' in os.environ and 'LOCAL_RANK' in os.environ,
+                           rank=0, local_rank=0, world_size=1)
     if c.use_zero1 and c.use_fsdp:
         raise UserError("use_zero1 and use_fsdp are exclusive: FSDP2 already shards the optimizer state")
     if dist.enabled:
@@ -506,7 +506,8 @@ def main(argv):
         f"{c.batch_size} x {c.block_size} over {dist.world_size} process(es); "
         f"FLOPs per token: {flops_per_token / 1e9:.3f} GFLOP (6N + 12LHQT)")
     log(f"device: {device_name} x {dist.world_size}, {dev.dtype}, peak "
-        + (f"{s.peak_tflops:g} TFLOP/s dense bf16 per device" if s.peak_tflops else "unknown (no MFU; set peak_tflops)"))
+        + (f"{s.peak_tflops:g} TFLOP/s dense bf16 per device" if s.peak_tflops else "unknown (no MFU; set peak_tflops)")
+        + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
 
     iter_num = s.ckpt['iter_num'] if s.ckpt else 0
     best_val_loss = s.ckpt.get('best_val_loss', float('inf')) if s.ckpt else float('inf')
