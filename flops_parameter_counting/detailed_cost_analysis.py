@@ -239,19 +239,29 @@ def palm_flops_per_token(s, seq_len):
 
 
 # -----------------------------------------------------------------------------
-# training memory per GPU, bytes. Every constant is named so the model can be calibrated against
-# the bench's measured peak (torch.cuda.max_memory_allocated).
+# training memory per GPU, bytes. Every constant is named and was calibrated against the bench's
+# measured peaks (torch.cuda.max_memory_allocated of train.py's step; README.md, "Measured peak
+# memory vs estimate").
 
 BYTES_WEIGHT = 4             # fp32 master weights (train.py autocasts; it never casts the model)
 BYTES_GRAD = 4               # fp32 gradients, held across gradient-accumulation micro-steps
 BYTES_ADAM = 8               # AdamW exp_avg and exp_avg_sq, fp32 (fused: no full-size temporaries)
-BYTES_AUTOCAST_COPY = 2      # autocast's bf16 copy of each linear weight, kept for backward
+BYTES_AUTOCAST_COPY = 2      # autocast's bf16 copy of each linear weight, saved for backward (compiled and eager)
 BYTES_DDP_BUCKETS = 4        # DDP's gradient buckets: a second fp32 copy (gradient_as_bucket_view=False)
 BF16, FP32 = 2, 4            # activation element sizes under bf16 autocast
-# cross-entropy on fp32 logits (model.py upcasts): the fp32 log-softmax saved for backward, and at the
-# start of backward its gradient and the logits' gradient, both fp32; the bf16 logits are freed
-# after the upcast (return_logits=False)
-LOGITS_BYTES = FP32 + FP32 + FP32
+RESIDUAL_BYTES = {'compute': BF16, 'float32': FP32}  # model.py's residual_dtype: the stream's element size
+# compiled (torch.compile, inductor): the cross-entropy is fused; what stays is the bf16 logits
+# (lm_head's output), and the fused backward writes the logits' bf16 gradient over them in place
+COMPILED_LOGITS_BYTES = BF16
+# eager: the fp32 log-softmax saved by cross_entropy on the upcast logits, then at the start of
+# backward its gradient and the logits' gradient, both fp32 (the bf16 logits are freed after the upcast)
+EAGER_LOGITS_BYTES = FP32 + FP32 + FP32
+# compiled: the backward's first matmul makes lm_head's weight gradient in bf16 (vocab x d) while the
+# logits' gradient and every saved activation are still alive; the fp32 cast comes after
+COMPILED_LM_HEAD_GRAD_BYTES = BF16
+# compiled: what the measured intercepts leave after all the terms above, the same 0.065 GiB for
+# LLaMA and GPT-2 1.36B: cuBLAS/cuDNN workspaces, the RoPE tables, small buffers of the compiled graph
+COMPILED_WORKSPACE_GIB = 0.065
 FSDP_LAYERS_IN_FLIGHT = 2    # unsharded blocks at once under FSDP2 (the current one, the prefetched one)
 FSDP_BYTES_IN_FLIGHT = 2 + 2 + 4  # per unsharded parameter: bf16 weight, bf16 grad, fp32 reduce-scatter copy
 ALLOCATOR_OVERHEAD = 0.10    # fragmentation: reserved vs allocated (torch.cuda.memory_reserved)
@@ -259,19 +269,29 @@ CUDA_CONTEXT_GIB = 0.6       # CUDA context and kernels, outside PyTorch's alloc
 GIB = 2 ** 30
 
 
-def activation_terms(s):
-    """Bytes per token saved for backward by one block, eager PyTorch, bf16 autocast, flash
-    attention (F.scaled_dot_product_attention), pre-norm, no dropout. Each entry names the tensor."""
+def norm_stat_bytes(s, residual_dtype, compiled):
+    """Per token per norm: RMSNorm's rstd (fp32: model.py's RMSNorm computes in fp32); LayerNorm's
+    mean and rstd, in the stream's dtype when compiled (inductor's layer norm), fp32 in eager."""
+    if s.norm != 'layernorm':
+        return FP32
+    return 2 * (RESIDUAL_BYTES[residual_dtype] if compiled else FP32)
+
+
+def activation_terms(s, residual_dtype='compute', compiled=True):
+    """Bytes per token saved for backward by one block: bf16 autocast, flash attention
+    (F.scaled_dot_product_attention), pre-norm, no dropout; torch.compile (inductor's min-cut
+    partitioner) or eager PyTorch. Each entry names the tensor."""
     d, f, h = s.n_embd, s.d_ff, s.n_head
     kv_width = s.n_kv_head * s.head_dim
     gqa = s.n_kv_head < s.n_head
     rope = not s.learned_positions
-    norm_stats = FP32 * (2 if s.norm == 'layernorm' else 1)  # rstd, plus the mean for LayerNorm
-    terms = {
-        'residual into norm 1 and norm 2 (fp32)': 2 * FP32 * d,
-        'norm statistics (fp32)': 2 * norm_stats,
-        'qkv input (bf16 cast of the norm output)': BF16 * d,
-    }
+    if compiled:  # the stream itself: bf16 with residual_dtype='compute', fp32 with 'float32'
+        res = RESIDUAL_BYTES[residual_dtype]
+        terms = {f"residual into norm 1 and norm 2 ({'bf16' if res == BF16 else 'fp32'})": 2 * res * d}
+    else:  # eager: the norm saves an fp32 input either way (model.py's x.float(), or autocast's fp32 layer_norm)
+        terms = {'residual into norm 1 and norm 2 (fp32 upcast in eager)': 2 * FP32 * d}
+    terms['norm statistics'] = 2 * norm_stat_bytes(s, residual_dtype, compiled)
+    terms['qkv input (bf16 norm output)'] = BF16 * d
     # q, k, v are views of the qkv output; the whole buffer lives while SDPA saves any view of it:
     # GPT-2 (q, k, v all views) always; LLaMA only without GQA (v), since RoPE and the GQA repeat copy.
     if not rope or not gqa:
@@ -282,10 +302,11 @@ def activation_terms(s):
         terms['k and v repeated to n_head heads (bf16)'] = 2 * BF16 * d
     terms['attention output, proj input (bf16)'] = BF16 * d  # flash's (B, T, H, Q) output: no copy
     terms['flash-attention logsumexp (fp32)'] = FP32 * h
-    terms['mlp input (bf16 cast of the norm output)'] = BF16 * d
+    terms['mlp input (bf16 norm output)'] = BF16 * d
     if s.gated_mlp:
         terms['mlp fc output [gate | up] (bf16)'] = BF16 * 2 * f
-        terms['silu(gate) (bf16)'] = BF16 * f
+        if not compiled:  # compiled: recomputed from [gate | up] in the backward's fused kernel
+            terms['silu(gate) (bf16)'] = BF16 * f
         terms['silu(gate) * up, proj input (bf16)'] = BF16 * f
     else:
         terms['mlp fc output (bf16)'] = BF16 * f
@@ -293,29 +314,37 @@ def activation_terms(s):
     return terms
 
 
-def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False):
+def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False,
+                    residual_dtype='compute', compiled=True):
     """Peak bytes per GPU at the start of backward of a micro-step after the first: weights,
     gradients and AdamW states all exist, every activation of the micro-batch is saved, and the
-    cross-entropy backward holds its fp32 tensors. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2."""
+    cross-entropy backward holds its gradient. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2."""
+    if residual_dtype not in RESIDUAL_BYTES:
+        raise UserError(f"residual_dtype must be one of {tuple(RESIDUAL_BYTES)}, got {residual_dtype!r}")
     parts = count_parameters(s)
     n_total = sum(parts.values())
     tokens = batch_size * seq_len
-    layer = activation_terms(s)
+    layer = activation_terms(s, residual_dtype, compiled)
     per_layer = sum(layer.values())
-    final = FP32 * s.n_embd + FP32 * (2 if s.norm == 'layernorm' else 1) + BF16 * s.n_embd  # norm_f in, lm_head in
+    # norm_f's input (the stream; fp32 in eager), its statistics, and lm_head's bf16 input
+    final_in = RESIDUAL_BYTES[residual_dtype] if compiled else FP32
+    final = final_in * s.n_embd + norm_stat_bytes(s, residual_dtype, compiled) + BF16 * s.n_embd
     if activation_checkpointing:  # each block keeps its input; one block's activations live during recompute
-        blocks = tokens * (s.n_layer * FP32 * s.n_embd + per_layer)
+        blocks = tokens * (s.n_layer * RESIDUAL_BYTES[residual_dtype] * s.n_embd + per_layer)
     else:
         blocks = tokens * s.n_layer * per_layer
+    logits_bytes = COMPILED_LOGITS_BYTES if compiled else EAGER_LOGITS_BYTES
     activations = {
         'blocks': blocks,
         'final norm and lm_head inputs': tokens * final,
-        'logits and cross-entropy (fp32, vocab x tokens)': tokens * s.vocab_size * LOGITS_BYTES,
+        f"logits and cross-entropy ({'bf16, compiled' if compiled else 'fp32, eager'}; vocab x tokens)":
+            tokens * s.vocab_size * logits_bytes,
     }
     act_total = sum(activations.values())
     # autocast casts each linear weight and bias once per forward, lm_head's too (the tied
     # embedding, as the output layer); norms stay fp32 and the embedding lookups read the fp32 table
     linear_weights = sum(parts[name] for name in BLOCK_PARTS[:4]) + s.n_embd * s.vocab_size
+    fixed = COMPILED_LM_HEAD_GRAD_BYTES * s.n_embd * s.vocab_size + COMPILED_WORKSPACE_GIB * GIB if compiled else 0
     k = num_gpus
     # FSDP2 with bf16 param_dtype: fp32 weights, gradients and states sharded; the root module's
     # parameters (embeddings, final norm, lm_head) stay gathered in bf16 through forward and
@@ -330,6 +359,7 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
                 'autocast bf16 weight copies': BYTES_AUTOCAST_COPY * linear_weights if autocast_copies else 0,
                 'ddp gradient buckets': BYTES_DDP_BUCKETS * n_total if ddp_buckets else 0,
                 'fsdp gathered bf16 parameters and gradients': gathered if fsdp_gathered else 0,
+                'lm_head bf16 gradient and workspaces': fixed,
                 'activations': act_total}
     # autocast's casts are no-ops under FSDP2, whose gathered parameters are already bf16
     layouts = {'plain' if k == 1 else 'ddp': layout(False, False, True, k > 1, False),
@@ -340,8 +370,9 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
         terms['total allocated'] = allocated  # what torch.cuda.max_memory_allocated measures
         terms['total with allocator and CUDA context'] = allocated * (1 + ALLOCATOR_OVERHEAD) + CUDA_CONTEXT_GIB * GIB
     return dict(batch_size=batch_size, seq_len=seq_len, num_gpus=num_gpus,
-                activation_checkpointing=activation_checkpointing,
-                activations_per_layer_per_token=layer, activations=activations, per_gpu=layouts)
+                activation_checkpointing=activation_checkpointing, residual_dtype=residual_dtype,
+                compiled=compiled, activations_per_layer_per_token=layer, activations=activations,
+                per_gpu=layouts)
 
 
 # -----------------------------------------------------------------------------
@@ -445,7 +476,8 @@ def load_jsonc(path, *dirs):
 # -----------------------------------------------------------------------------
 # forward analysis
 
-def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None, activation_checkpointing=False):
+def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None, activation_checkpointing=False,
+            residual_dtype='compute', compiled=True):
     """Everything the forward mode prints, as one dict (the --json output)."""
     parts = count_parameters(s)
     total = sum(parts.values())
@@ -471,7 +503,7 @@ def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None
             'forward_components': fwd,
         },
         'training_flops': {'tokens': tokens, 'flops': palm * tokens, 'six_n_d': 6 * total * tokens},
-        'memory': memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing),
+        'memory': memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing, residual_dtype, compiled),
         'time': {'gpu': gpu_name, 'peak_tflops': peak_tflops, 'num_gpus': num_gpus, 'mfu': mfu,
                  'tokens_per_second': tokens_per_second, 'seconds': seconds, 'hours': seconds / 3600,
                  'days': seconds / 86400},
@@ -504,20 +536,28 @@ def print_analysis(r):
     t = r['training_flops']
     print(f"\ntraining FLOPs for D = {t['tokens']:.4g} tokens: {t['flops']:.4e} (6ND with all parameters: {t['six_n_d']:.4e})")
     mem = r['memory']
-    print(f"\nmemory per GPU: micro-batch {mem['batch_size']} x {mem['seq_len']}, {mem['num_gpus']} GPU(s), "
-          f"bf16 autocast, flash attention, eager{', activation checkpointing' if mem['activation_checkpointing'] else ''}")
+    k = mem['num_gpus']
+    print(f"\nmemory per GPU: micro-batch {mem['batch_size']} x {mem['seq_len']} on each of {k} GPU(s), bf16 autocast, "
+          f"{'torch.compile' if mem['compiled'] else 'eager'}, residual stream "
+          f"{'bf16' if mem['residual_dtype'] == 'compute' else 'fp32'} (residual_dtype={mem['residual_dtype']!r}), "
+          f"flash attention{', activation checkpointing' if mem['activation_checkpointing'] else ''}")
     layer = mem['activations_per_layer_per_token']
-    print(f"  activations per layer per token: {sum(layer.values()):,} bytes")
+    print(f"  activations saved per layer per token: {sum(layer.values()):,} bytes")
     for name, n in layer.items():
         print(f"    {name:<52}{n:>9,}")
+    print("  activations per micro-batch")
     for name, n in mem['activations'].items():
-        print(f"  {name:<54}{fmt_bytes(n)}")
+        print(f"    {name:<60}{fmt_bytes(n)}")
     layouts = mem['per_gpu']
     names = list(layouts)
-    rows = list(dict.fromkeys(k for terms in layouts.values() for k in terms))
-    print(f"  {'':<46}" + ''.join(f"{n:>13}" for n in names))
+    titles = {'plain': '1 GPU', 'ddp': 'DDP', 'zero1': 'ZeRO-1', 'fsdp': 'FSDP2'}
+    print(f"  per GPU, {k} GPU(s){' (ZeRO-1 and FSDP2 shard nothing on 1 GPU; see --num_gpus)' if k == 1 else ''}")
+    rows = list(dict.fromkeys(row for terms in layouts.values() for row in terms))
+    print(f"    {'':<44}" + ''.join(f"{titles[n]:>13}" for n in names))
     for row in rows:
-        print(f"  {row:<46}" + ''.join(f"{layouts[n].get(row, 0) / GIB:>9.2f} GiB" for n in names))
+        print(f"    {row:<44}" + ''.join(f"{layouts[n].get(row, 0) / GIB:>9.2f} GiB" for n in names))
+    print("    (total allocated = torch.cuda.max_memory_allocated; the last row adds allocator fragmentation"
+          " and the CUDA context, about what nvidia-smi shows)")
     tm = r['time']
     print(f"\ntime: {tm['num_gpus']} x {tm['gpu']} ({tm['peak_tflops']:g} TFLOP/s dense bf16) at MFU {tm['mfu']:.0%}: "
           f"{tm['tokens_per_second']:,.0f} tokens/s, {tm['hours']:.1f} hours ({tm['days']:.2f} days) for {t['tokens']:.4g} tokens")
@@ -719,6 +759,9 @@ def main(argv=None):
     parser.add_argument('--num_gpus', type=int, default=1)
     parser.add_argument('--mfu', type=float, default=0.40, help="model FLOPs utilization, 0 to 1 (default 0.40)")
     parser.add_argument('--activation_checkpointing', action='store_true', help="memory with train.py's per-block checkpointing")
+    parser.add_argument('--residual_dtype', choices=tuple(RESIDUAL_BYTES), default='compute',
+                        help="model.py's residual stream under autocast: 'compute' (bf16, the production configs) or 'float32'")
+    parser.add_argument('--eager', action='store_true', help="memory without torch.compile (train.py's compile=False)")
     args = parser.parse_args(argv)
 
     if args.validate:
@@ -751,7 +794,7 @@ def main(argv=None):
     if not 0 < seq_len <= s.block_size:
         raise UserError(f"--seq_len must be in 1..{s.block_size} (max_position_embeddings), got {seq_len}")
     result = analyze(s, args.tokens, args.batch_size, seq_len, args.gpu, args.num_gpus, args.mfu,
-                     args.peak_tflops, args.activation_checkpointing)
+                     args.peak_tflops, args.activation_checkpointing, args.residual_dtype, not args.eager)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -193,3 +193,48 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert r.returncode == 2
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert message in r.stderr
+
+
+# Measured peaks of train.py's training step (bench.py, torch.cuda.max_memory_allocated after warm-up,
+# so fp32 gradients and AdamW states exist): one NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-25,
+# block_size 2048, bf16 autocast, torch.compile default mode, gradient_accumulation_steps 16;
+# `python bench.py config/full_<arch>_1.36b.py --batch_size=B --bench_iters=3` (records in
+# bench_results.jsonl; the float32 rows used --residual_dtype=float32 before the configs set 'compute').
+MEASURED_PEAK_GIB = [
+    ('llama_1.36b', 8, 'compute', 45.68), ('llama_1.36b', 12, 'compute', 57.64), ('llama_1.36b', 16, 'compute', 69.60),
+    ('gpt2_1.36b', 8, 'compute', 46.92), ('gpt2_1.36b', 12, 'compute', 58.46),
+    ('llama_1.36b', 8, 'float32', 48.24), ('gpt2_1.36b', 8, 'float32', 49.72),
+]
+
+
+@pytest.mark.parametrize('name, batch_size, residual_dtype, measured_gib', MEASURED_PEAK_GIB)
+def test_memory_estimate_matches_measured_peak(name, batch_size, residual_dtype, measured_gib):
+    path = os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models', f'{name}.json')
+    shape = cost.shape_from_config(json.load(open(path)))
+    est = cost.memory_estimate(shape, batch_size, 2048, 1, residual_dtype=residual_dtype)
+    est_gib = est['per_gpu']['plain']['total allocated'] / cost.GIB
+    assert est_gib == pytest.approx(measured_gib, rel=0.10), (name, batch_size, residual_dtype, est_gib)
+
+
+def test_memory_options_on_the_command_line():
+    def total(*extra):
+        out = json.loads(run_tool('--model_config', 'configs/models/llama_1.36b.json', '--json', *extra).stdout)
+        return out['memory']['per_gpu']['plain']['total allocated'], out['memory']
+    compiled, mem = total()
+    assert (mem['residual_dtype'], mem['compiled']) == ('compute', True)  # the production configs
+    assert total('--residual_dtype', 'float32')[0] > compiled
+    eager, mem = total('--eager')
+    assert mem['compiled'] is False and eager > compiled
+    # eager saves the norms' fp32 input either way (model.py's x.float() or the fp32 stream itself)
+    assert total('--eager', '--residual_dtype', 'float32')[0] == eager
+    assert run_tool('--model_config', 'configs/models/llama_1.36b.json', '--residual_dtype', 'fp8').returncode == 2
+
+
+def test_eager_estimate_matches_the_earlier_eager_check():
+    # README: eager, micro-batch 2 x 2048, activations plus autocast copies measured 10.97 / 11.09 GiB
+    for name, measured in (('llama_1.36b', 10.97), ('gpt2_1.36b', 11.09)):
+        shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs',
+                                                                   'models', f'{name}.json'))))
+        plain = cost.memory_estimate(shape, 2, 2048, 1, compiled=False)['per_gpu']['plain']
+        est = (plain['activations'] + plain['autocast bf16 weight copies']) / cost.GIB
+        assert est == pytest.approx(measured, rel=0.02), (name, est)
