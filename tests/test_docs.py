@@ -1,0 +1,296 @@
+"""
+The shell commands of README.md and TRAINING_GUIDE.md, run as a user would type them.
+
+Every line of a ```bash block is a command (continuation lines joined, comment lines dropped), and a
+command chained with && is taken step by step. Each step is either in RUN, and is run here, in
+document order, in a copy of the repository (so nothing is written into this checkout), with its
+output checked; or in SKIPPED, with the reason it cannot run offline on a CPU machine. A step in
+neither list fails test_every_doc_command_is_run_or_skipped, so a new command in the docs cannot go
+untested silently; a list entry the docs no longer hold fails it too.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = ('README.md', 'TRAINING_GUIDE.md')
+TIMEOUT = 900  # seconds for one command; the quick start takes about 1.5 minutes on 2 idle cores
+
+SMOKE = ('--dataset=python_stdlib --vocab_size=257 --n_layer=2 --n_head=4 --n_kv_head=4 --n_embd=64 --d_ff=None '
+         '--block_size=64 --batch_size=4 --gradient_accumulation_steps=2')
+COST = 'python flops_parameter_counting/detailed_cost_analysis.py'
+
+GPU = "needs a CUDA GPU"
+GPU_DATA = "needs a CUDA GPU and the prepared SlimPajama-6B dataset"
+TRAINED = "needs a trained 1.36B checkpoint in that out_dir (GPU training)"
+HUB = "needs the Hugging Face hub (network)"
+LOCAL = "needs SlimPajama's parquet shards and a tokenizer copied to the machine"
+SKIPPED = {
+    'pip install torch': "installs packages (network); the test runs in the installed environment",
+    'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
+    'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
+    'huggingface-cli login': HUB,
+    'python data/slimpajama_6b_llama/prepare.py': HUB + ", and a Llama-2 login",
+    'python data/slimpajama_6b_gpt2/prepare.py': HUB,
+    'python data/slimpajama_6b_llama/prepare.py --input slimpajama/data/train-*.parquet '
+    '--val_input slimpajama/data/validation-*.parquet --tokenizer ~/llama-2-7b-hf': LOCAL,
+    'python data/slimpajama_6b_gpt2/prepare.py --input slimpajama/data/train-*.parquet '
+    '--val_input slimpajama/data/validation-*.parquet --tokenizer ~/r50k_base.tiktoken': LOCAL,
+    'ls -lh data/slimpajama_6b_llama data/slimpajama_6b_gpt2': "needs the prepared SlimPajama-6B datasets",
+    'python train.py config/full_llama_1.36b.py': GPU_DATA,
+    'python train.py config/full_gpt2_1.36b.py': GPU_DATA,
+    'torchrun --standalone --nproc_per_node=4 train.py config/full_llama_1.36b.py': "needs 4 GPUs and the dataset",
+    'torchrun --standalone --nproc_per_node=2 train.py config/full_gpt2_1.36b.py --use_zero1=True':
+        "needs 2 GPUs and the dataset",
+    'torchrun --standalone --nproc_per_node=2 train.py config/full_llama_1.36b.py': "needs 2 GPUs and the dataset",
+    'torchrun --standalone --nproc_per_node=4 train.py config/full_gpt2_1.36b.py': "needs 4 GPUs and the dataset",
+    'torchrun --standalone --nproc_per_node=8 train.py config/full_llama_1.36b.py': "needs 8 GPUs and the dataset",
+    'torchrun --standalone --nproc_per_node=2 train.py config/full_llama_1.36b.py --batch_size=4 '
+    '--gradient_accumulation_steps=32 --use_zero1=True': "needs 2 GPUs and the dataset",
+    'torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 --rdzv_id=JOB '
+    'train.py config/full_llama_1.36b.py': "needs two 8-GPU machines",
+    'python train.py config/full_llama_1.36b.py --init_from=resume': TRAINED,
+    'torchrun --standalone --nproc_per_node=4 train.py config/full_llama_1.36b.py --init_from=resume':
+        "needs 4 GPUs and a trained checkpoint",
+    'python train.py config/full_llama_1.36b.py --init_from=resume --eval_only=True': TRAINED,
+    'python train.py config/full_gpt2_1.36b.py --init_from=resume --eval_only=True': TRAINED,
+    'python train.py config/full_llama_1.36b.py --max_iters=10 --compile=False --out_dir=out-smoke-llama': GPU_DATA,
+    'python train.py config/full_gpt2_1.36b.py --max_iters=10 --compile=False --out_dir=out-smoke-gpt2-gpu': GPU_DATA,
+    'tail -f out-llama-1.36b/run_*.jsonl': "follows a GPU run's log and never exits",
+    'nvidia-smi -l 5': GPU,
+    'nvidia-smi dmon -s um': GPU,
+    'python plot_runs.py out-llama-1.36b out-gpt2-1.36b --out plots': "needs the two 1.36B runs' logs",
+    'python sample.py --out_dir=out-llama-1.36b --start="The capital of France" --num_samples=3': TRAINED,
+    'python export_hf.py --ckpt out-llama-1.36b/ckpt.pt --out hf-llama-1.36b': TRAINED,
+    'python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained(\'hf-llama-1.36b\')"':
+        "needs the exported 1.36B model",
+}
+
+
+# -----------------------------------------------------------------------------
+# checks: (completed process, the copy's root) -> assertions on what the command printed and wrote
+
+def run_log(root, out_dir):
+    logs = sorted(glob.glob(os.path.join(root, out_dir, 'run_*.json')))
+    assert len(logs) == 1, f"{out_dir}: expected one run log, found {logs}"
+    with open(logs[0]) as f:
+        return json.load(f)
+
+
+def checkpoint(root, out_dir):
+    return torch.load(os.path.join(root, out_dir, 'ckpt.pt'), map_location='cpu', weights_only=False)
+
+
+def check_prepare(proc, root):
+    for name in ('train.bin', 'val.bin', 'meta.pkl'):
+        assert os.path.getsize(os.path.join(root, 'data/python_stdlib', name)) > 0
+    assert os.path.getsize(os.path.join(root, 'data/python_stdlib/train.bin')) > 10_000_000  # > 5M tokens
+
+
+def check_quick_start(proc, root):
+    log = run_log(root, 'out-quick-llama')
+    first, last = log['iters'][0]['loss'], log['iters'][-1]['loss']
+    assert last < first - 1.0, f"the quick start's loss should fall clearly: {first:.3f} -> {last:.3f}"
+    vals = [e['val_loss'] for e in log['evals']]
+    assert vals == sorted(vals, reverse=True) and vals[-1] < 2.5, vals
+    assert checkpoint(root, 'out-quick-llama')['iter_num'] == log['config']['max_iters']
+
+
+def check_samples(count, starts=''):
+    def check(proc, root):
+        texts = proc.stdout.split('---------------\n')
+        assert len(texts) == count + 1 and texts[-1] == '', proc.stdout[-2000:]
+        for text in texts[:-1]:
+            assert len(text.strip()) > 20 and text.startswith(starts), text
+    return check
+
+
+def check_imports(proc, root):
+    assert 'all required packages are installed' in proc.stdout
+
+
+def check_printed(*expected):
+    """The docs quote these numbers; the command must print them."""
+    def check(proc, root):
+        for text in expected:
+            assert text in proc.stdout, f"{text!r} not in the output:\n{proc.stdout[-3000:]}"
+    return check
+
+
+def check_validate(proc, root):
+    assert 'FAIL' not in proc.stdout and re.search(r'(\d+)/\1 checks passed', proc.stdout), proc.stdout[-2000:]
+
+
+def check_smoke(out_dir, arch, iters):
+    def check(proc, root):
+        ckpt = checkpoint(root, out_dir)
+        assert ckpt['iter_num'] == iters and ckpt['model_args']['arch'] == arch
+        assert ckpt['model_args']['n_layer'] == 2 and ckpt['model_args']['vocab_size'] == 257
+        log = run_log(root, out_dir)
+        assert [e['iter'] for e in log['evals']][-1] == iters
+        assert all(math_finite(e['val_loss']) for e in log['evals'])
+    return check
+
+
+def math_finite(x):
+    return x == x and abs(x) != float('inf')
+
+
+def check_resume(proc, root):
+    check_smoke('out-smoke', 'llama', 20)(proc, root)
+    log = run_log(root, 'out-smoke')  # the same run log, appended to
+    assert len(log['resumes']) == 1 and log['resumes'][0]['env']['start_iter'] == 10
+    assert [e['iter'] for e in log['evals']] == [5, 10, 15, 20]
+
+
+def check_eval_only(proc, root):
+    assert re.search(r'eval iter 20: train loss [\d.]+, val loss [\d.]+', proc.stdout), proc.stdout[-2000:]
+    assert 'saved checkpoint' not in proc.stdout
+    log = run_log(root, 'out-smoke')
+    assert len(log['resumes']) == 2 and log['evals'][-1]['iter'] == 20 and len(log['evals']) == 5
+
+
+def check_plots(proc, root):
+    names = {'loss_vs_iter.png', 'loss_vs_tokens.png', 'loss_vs_time.png', 'lr.png', 'throughput.png',
+             'arch_comparison.png'}
+    written = set(os.listdir(os.path.join(root, 'plots-smoke')))
+    assert names <= written, written
+    for name in names:
+        with open(os.path.join(root, 'plots-smoke', name), 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def check_export(proc, root):
+    assert 'LlamaForCausalLM' in proc.stdout
+    for name in ('config.json', 'model.safetensors'):
+        assert os.path.isfile(os.path.join(root, 'hf-quick-llama', name))
+
+
+def check_hf_load(proc, root):
+    parameters = sum(v.numel() for v in checkpoint(root, 'out-quick-llama')['model'].values())
+    assert proc.stdout.strip() == str(parameters)
+
+
+RUN = {
+    'python data/python_stdlib/prepare.py': check_prepare,
+    'python train.py config/quick_llama.py': check_quick_start,
+    'python sample.py --out_dir=out-quick-llama': check_samples(3),
+    'python test_imports.py': check_imports,
+    f'{COST} --model_config configs/models/llama_1.36b.json': check_printed('1,294,159,104', '2.7469', '2.6787'),
+    f'{COST} --model_config configs/models/gpt2_1.36b.json': check_printed('1,404,968,832', '2.7380', '2.6695'),
+    f'{COST} --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc':
+        check_printed('N = 1,294,159,104', 'loss 2.7469', 'loss 2.6787'),
+    f'{COST} --validate': check_validate,
+    f'python train.py config/full_llama_1.36b.py {SMOKE} --max_iters=10 --eval_interval=5 --eval_iters=2 '
+    '--device=cpu --compile=False --out_dir=out-smoke': check_smoke('out-smoke', 'llama', 10),
+    f'python train.py config/full_gpt2_1.36b.py {SMOKE} --max_iters=10 --eval_interval=5 --eval_iters=2 '
+    '--device=cpu --compile=False --out_dir=out-smoke-gpt2': check_smoke('out-smoke-gpt2', 'gpt2', 10),
+    'python plot_runs.py out-smoke out-smoke-gpt2 --out plots-smoke': check_plots,
+    f'python train.py config/full_llama_1.36b.py {SMOKE} --max_iters=20 --eval_interval=5 --eval_iters=2 '
+    '--device=cpu --compile=False --out_dir=out-smoke --init_from=resume': check_resume,
+    f'python train.py config/full_llama_1.36b.py {SMOKE} --eval_iters=2 --device=cpu --compile=False '
+    '--out_dir=out-smoke --init_from=resume --eval_only=True': check_eval_only,
+    'python sample.py --out_dir=out-quick-llama --start="def " --num_samples=2 --max_new_tokens=300':
+        check_samples(2, starts='def '),
+    'python export_hf.py --ckpt out-quick-llama/ckpt.pt --out hf-quick-llama': check_export,
+    'python -c "from transformers import AutoModelForCausalLM as M; '
+    'print(M.from_pretrained(\'hf-quick-llama\').num_parameters())"': check_hf_load,
+    # the memory table of TRAINING_GUIDE.md section 10 (LLaMA, 2 GPUs: DDP / ZeRO-1 / FSDP2)
+    f'{COST} --model_config configs/models/llama_1.36b.json --gpu H20 --num_gpus 2 --batch_size 8 --mfu 0.574':
+        check_printed('50.50 GiB', '45.68 GiB', '34.99 GiB', '56.15 GiB', '2 x H20 (148 TFLOP/s'),
+}
+
+
+# -----------------------------------------------------------------------------
+
+def doc_commands():
+    """[(doc, step)] in document order: the lines of every ```bash block, split at &&."""
+    steps = []
+    for doc in DOCS:
+        with open(os.path.join(REPO, doc)) as f:
+            text = f.read()
+        for block in re.findall(r'^```bash\n(.*?)^```', text, flags=re.S | re.M):
+            for line in re.sub(r'\\\n\s*', ' ', block).splitlines():
+                line = line.strip()
+                if line and not line.startswith('#'):
+                    steps += [(doc, step.strip()) for step in line.split(' && ')]
+    return steps
+
+
+def test_every_doc_command_is_run_or_skipped():
+    steps = doc_commands()
+    unknown = [f"{doc}: {step}" for doc, step in steps if step not in RUN and step not in SKIPPED]
+    assert not unknown, "commands in the docs that are neither run nor skipped:\n" + "\n".join(unknown)
+    assert not set(RUN) & set(SKIPPED)
+    in_docs = {step for _, step in steps}
+    stale = [c for c in list(RUN) + list(SKIPPED) if c not in in_docs]
+    assert not stale, "listed here but no longer in the docs:\n" + "\n".join(stale)
+
+
+def test_readme_test_command_is_what_ci_runs():
+    with open(os.path.join(REPO, '.ci', 'run')) as f:
+        ci = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    assert ci[-1] == 'python3 -m pytest -q tests'
+    assert ('README.md', ci[-1]) in doc_commands()
+
+
+def copy_repo(dst):
+    """The files git would commit (tracked and untracked, not ignored), or the tree without outputs."""
+    try:
+        files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=REPO, check=True,
+                               capture_output=True, text=True).stdout.split('\0')
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(
+            '.git', 'out*', '*.bin', 'meta.pkl', '__pycache__', '.pytest_cache', 'hf-*', 'plots*'))
+        return
+    for name in filter(None, files):
+        source = os.path.join(REPO, name)
+        if os.path.isfile(source):
+            os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
+            shutil.copy2(source, os.path.join(dst, name))
+
+
+@pytest.fixture(scope='module')
+def ran(tmp_path_factory):
+    """Run every RUN command once, in document order, in a copy of the repo; {command: (process, seconds)}."""
+    root = str(tmp_path_factory.mktemp('repo'))
+    copy_repo(root)
+    bin_dir = str(tmp_path_factory.mktemp('bin'))
+    for name in ('python', 'python3'):  # the docs' `python` is this interpreter
+        os.symlink(sys.executable, os.path.join(bin_dir, name))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')}
+    env.update(PATH=bin_dir + os.pathsep + env.get('PATH', ''), PYTHONDONTWRITEBYTECODE='1', PYTHONUNBUFFERED='1',
+               HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', MPLBACKEND='Agg')
+    results = {}
+    for _, step in doc_commands():
+        if step in RUN and step not in results:
+            t0 = time.time()
+            proc = subprocess.run(['bash', '-c', step], cwd=root, env=env, capture_output=True, text=True,
+                                  timeout=TIMEOUT)
+            seconds = time.time() - t0
+            failure = None
+            if proc.returncode != 0:
+                failure = f"exit {proc.returncode} after {seconds:.0f}s\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            else:
+                try:  # checked now: a later command may change what this one wrote
+                    RUN[step](proc, root)
+                except AssertionError as e:
+                    failure = f"{type(e).__name__}: {e}\n{proc.stdout[-3000:]}"
+            results[step] = (seconds, failure)
+    return results
+
+
+@pytest.mark.parametrize('command', list(RUN), ids=lambda c: c[:80])
+def test_doc_command(ran, command):
+    assert command in ran, f"not found in a ```bash block of {' or '.join(DOCS)}"
+    seconds, failure = ran[command]
+    assert failure is None, failure
