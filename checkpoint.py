@@ -13,6 +13,7 @@ Contents (CHECKPOINT_VERSION 1):
     config         the effective training configuration
     rng            RNG states (torch CPU, CUDA, numpy, python)
     run_log        the run log's file name inside out_dir, so a resumed run appends to it
+    tokenizer      the dataset's tokenizer spec from meta.pkl ({'kind', 'name'}), for sample.py and export_hf.py
 """
 
 import os
