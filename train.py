@@ -369,7 +369,13 @@ class RunLog:
         if os.path.exists(self.path):  # a resumed run appends to its run's log
             with open(self.path) as f:
                 self.data = json.load(f)
-            self.data.setdefault('resumes', []).append(header)
+            # records past the checkpoint come from a run that stopped without saving them (SIGKILL):
+            # the resumed run redoes those iterations, so they leave the log (the .jsonl keeps every line)
+            start = header['env']['start_iter']
+            dropped = sum(r['iter'] > start for kind in ('iters', 'evals') for r in self.data[kind])
+            for kind in ('iters', 'evals'):
+                self.data[kind] = [r for r in self.data[kind] if r['iter'] <= start]
+            self.data.setdefault('resumes', []).append(dict(header, dropped_records=dropped))
         else:
             self.data = dict(header, iters=[], evals=[], events=[])
         self.write()
@@ -530,7 +536,7 @@ def main(argv):
         losses = evaluate(model, s.batches, c, dist, dev)
         record = dict(iter=iter_num, train_loss=losses['train'], val_loss=losses['val'],
                       tokens=iter_num * tokens_per_iter, time=time.time() - t_start,
-                      eval_seconds=time.time() - t0)
+                      unix_time=time.time(), eval_seconds=time.time() - t0)
         log(f"eval iter {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
         if master:
             run_log.add('evals', record)
@@ -611,7 +617,7 @@ def main(argv):
             eta = (c.max_iters - iter_num) * dt
             record = dict(iter=iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
                           tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
-                          tokens=iter_num * tokens_per_iter, time=time.time() - t_start)
+                          tokens=iter_num * tokens_per_iter, time=time.time() - t_start, unix_time=time.time())
             log(f"iter {iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
                 f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
                 + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")

@@ -97,6 +97,20 @@ def test_torn_checkpoint_write_does_not_break_resume(killed):
     assert log['resumes'][0]['env']['start_iter'] == iter_at_kill
 
 
+def test_resumed_run_log_holds_each_iteration_once(killed):
+    """Records the killed run made past its last checkpoint are redone by the resumed run: the log
+    keeps one record per iteration, equal to the uninterrupted run's, and says how many it dropped."""
+    log, lines = helpers.run_log(killed.out)
+    reference, _ = helpers.run_log(killed.reference)
+    assert [r['iter'] for r in log['iters']] == [r['iter'] for r in reference['iters']]
+    assert [r['loss'] for r in log['iters']] == [r['loss'] for r in reference['iters']]
+    assert [r['iter'] for r in log['evals']] == [r['iter'] for r in reference['evals']]
+    logged_past_checkpoint = sum(1 for r in lines if r['kind'] in ('iter', 'eval')
+                                 and r['iter'] > killed.at_kill['iter_num']) - sum(
+        1 for r in log['iters'] + log['evals'] if r['iter'] > killed.at_kill['iter_num'])
+    assert log['resumes'][0]['dropped_records'] == logged_past_checkpoint
+
+
 # -----------------------------------------------------------------------------
 # the overwrite guard
 
