@@ -213,7 +213,9 @@ def parallelize(model, c, dist, dev):
         model = torch.compile(model, mode=c.compile_mode)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[dist.local_rank] if dev.type == 'cuda' else None)
+        # gradients as views into DDP's all-reduce buckets: no second fp32 copy of every gradient
+        model = DDP(model, device_ids=[dist.local_rank] if dev.type == 'cuda' else None,
+                    gradient_as_bucket_view=True)
     return model
 
 

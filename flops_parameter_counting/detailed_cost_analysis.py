@@ -247,7 +247,6 @@ BYTES_WEIGHT = 4             # fp32 master weights (train.py autocasts; it never
 BYTES_GRAD = 4               # fp32 gradients, held across gradient-accumulation micro-steps
 BYTES_ADAM = 8               # AdamW exp_avg and exp_avg_sq, fp32 (fused: no full-size temporaries)
 BYTES_AUTOCAST_COPY = 2      # autocast's bf16 copy of each linear weight, saved for backward (compiled and eager)
-BYTES_DDP_BUCKETS = 4        # DDP's gradient buckets: a second fp32 copy (gradient_as_bucket_view=False)
 BF16, FP32 = 2, 4            # activation element sizes under bf16 autocast
 RESIDUAL_BYTES = {'compute': BF16, 'float32': FP32}  # model.py's residual_dtype: the stream's element size
 # compiled (torch.compile, inductor): the cross-entropy is fused; what stays is the bf16 logits
@@ -352,19 +351,20 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
     block_params = sum(parts[name] for name in BLOCK_PARTS)
     gathered = BF16 * (n_total - block_params) + FSDP_LAYERS_IN_FLIGHT * FSDP_BYTES_IN_FLIGHT * block_params / s.n_layer
 
-    def layout(shard_weights, shard_adam, autocast_copies, ddp_buckets, fsdp_gathered):
+    # DDP (train.py: gradient_as_bucket_view=True) keeps the gradients inside its all-reduce buckets:
+    # no memory beyond one process's
+    def layout(shard_weights, shard_adam, autocast_copies, fsdp_gathered):
         return {'weights (fp32)': BYTES_WEIGHT * n_total / (k if shard_weights else 1),
                 'gradients (fp32)': BYTES_GRAD * n_total / (k if shard_weights else 1),
                 'adamw states (fp32)': BYTES_ADAM * n_total / (k if shard_adam else 1),
                 'autocast bf16 weight copies': BYTES_AUTOCAST_COPY * linear_weights if autocast_copies else 0,
-                'ddp gradient buckets': BYTES_DDP_BUCKETS * n_total if ddp_buckets else 0,
                 'fsdp gathered bf16 parameters and gradients': gathered if fsdp_gathered else 0,
                 'lm_head bf16 gradient and workspaces': fixed,
                 'activations': act_total}
     # autocast's casts are no-ops under FSDP2, whose gathered parameters are already bf16
-    layouts = {'plain' if k == 1 else 'ddp': layout(False, False, True, k > 1, False),
-               'zero1': layout(False, True, True, k > 1, False),
-               'fsdp': layout(True, True, False, False, True)}
+    layouts = {'plain' if k == 1 else 'ddp': layout(False, False, True, False),
+               'zero1': layout(False, True, True, False),
+               'fsdp': layout(True, True, False, True)}
     for terms in layouts.values():
         allocated = sum(terms.values())
         terms['total allocated'] = allocated  # what torch.cuda.max_memory_allocated measures
