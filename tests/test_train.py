@@ -274,3 +274,15 @@ def test_bench_appends_json_line(tmp_path):
     assert result['tokens_per_sec'] > 0 and math.isfinite(result['loss'])
     assert result['mfu'] is None  # no known CPU peak
     assert f"{result['tokens_per_sec']:,.0f} tok/s" in proc.stdout
+
+
+def test_bench_sweep_stops_at_the_first_micro_batch_that_fails(tmp_path):
+    """Each size runs in a fresh process; the first failure (here batch_size=0, rejected like an
+    out-of-memory exit would be) ends the sweep, and the largest size before it is reported."""
+    bench_out = tmp_path / 'bench.jsonl'
+    proc = run('bench.py', ['config/quick_llama.py', f'--vocab_size={VOCAB}', '--bench_iters=1', '--bench_warmup=1',
+                            f'--bench_out={bench_out}', '--bench_sweep=True', '--bench_sweep_sizes=1,2,0,4'],
+               check=True, timeout=240)
+    assert 'largest micro-batch that fits: 2' in proc.stdout
+    assert [json.loads(line)['batch_size'] for line in bench_out.read_text().splitlines()] == [1, 2]
+    assert 'micro-batch 4' not in proc.stdout
