@@ -306,12 +306,16 @@ def evaluate(model, batches, c, dist, dev):
 # state that survives a restart: gathered in one place, saved and loaded together
 
 def full_model_state(raw_model):
-    """A plain fp32 state dict on CPU (FSDP2's DTensors gathered: a collective, every rank calls it)."""
-    state = {}
-    for name, value in raw_model.state_dict().items():
-        if hasattr(value, 'full_tensor'):
-            value = value.full_tensor()
-        state[name] = value.detach().cpu()
+    """A plain fp32 state dict on CPU (FSDP2's DTensors gathered: a collective, every rank calls it).
+    A tied matrix is copied once and stored under both of its names."""
+    state, copies = {}, {}
+    for name, value in raw_model.state_dict(keep_vars=True).items():
+        if id(value) not in copies:
+            tensor = value.detach()
+            if hasattr(tensor, 'full_tensor'):
+                tensor = tensor.full_tensor()
+            copies[id(value)] = tensor.cpu()
+        state[name] = copies[id(value)]
     return state
 
 
