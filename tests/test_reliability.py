@@ -5,6 +5,7 @@ a torn checkpoint write, the overwrite guard, non-finite gradients, a full disk,
 which gets one short message, a non-zero exit, and changes nothing on disk.
 """
 import builtins
+import importlib.util
 import os
 import shutil
 import signal
@@ -244,6 +245,11 @@ BAD_INPUTS = {
     'resume override': (['--init_from=resume', '--n_layer=3'], 'good', 'copy',
                         "n_layer=3 disagrees with the checkpoint's n_layer=2"),
 }
+# optional trackers asked for without their package (only where it is not installed)
+for _package, _key in (('wandb', 'wandb_log'), ('tensorboard', 'tensorboard_log')):
+    if importlib.util.find_spec(_package) is None:
+        BAD_INPUTS[f'{_package} missing'] = ([f'--{_key}=True'], 'good', False,
+                                             f"{_key}=True needs the {_package} package: pip install {_package}")
 
 
 @pytest.fixture(scope='module')
