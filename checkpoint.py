@@ -71,9 +71,16 @@ def load_checkpoint(path):
 
 
 def model_from_checkpoint(ckpt):
-    """The Transformer of a loaded checkpoint, its weights in place, on CPU."""
+    """The Transformer of a loaded checkpoint, its weights in place, on CPU. Built on the meta
+    device and filled from the checkpoint: no random initialization of weights about to be replaced."""
     from model import ModelConfig, Transformer
-    model = Transformer(ModelConfig(**ckpt['model_args']))
+    config = ModelConfig(**ckpt['model_args'])
+    with torch.device('meta'):
+        model = Transformer(config)
+    model.to_empty(device='cpu')
+    if config.tie_embeddings:  # to_empty gives each module its own tensor: tie them again
+        model.lm_head.weight = model.wte.weight
+    model.reset_buffers()
     try:
         model.load_state_dict(ckpt['model'])
     except RuntimeError as e:
