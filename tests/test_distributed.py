@@ -27,7 +27,7 @@ def runs(data, tmp_path_factory):
     """name -> out_dir, trained on demand, each once."""
     done = {}
 
-    def get(name, layout=None, nproc=None, iters=ITERS, resume_from=None):
+    def get(name, layout=None, nproc=None, iters=ITERS, resume_from=None, extra=()):
         if name not in done:
             out = str(tmp_path_factory.mktemp(name))
             if resume_from is not None:
@@ -37,12 +37,24 @@ def runs(data, tmp_path_factory):
             args = train_args(data, out, max_iters=iters, lr_decay_iters=ITERS, gradient_accumulation_steps=4,
                               batch_size=4, eval_interval=1000, eval_iters=2,
                               **({'init_from': 'resume'} if resume_from else {}))
-            proc = train(args + LAYOUTS.get(layout, []), nproc=nproc)
+            proc = train(args + LAYOUTS.get(layout, []) + list(extra), nproc=nproc)
             done[name] = SimpleNamespace(out=out, proc=proc)
         return done[name].out
 
     get.proc = lambda name: done[name].proc
     return get
+
+
+@pytest.mark.parametrize('layout', ['ddp', 'zero1', 'fsdp2'])
+def test_compiled_layout_matches_one_process(layout, runs):
+    """torch.compile with each layout (the whole model inside DDP and ZeRO-1, each block under FSDP2)
+    trains like the eager single process, and the checkpoint keeps plain names."""
+    reference = load(runs('single'))
+    ckpt = load(runs(f'{layout}-compiled', layout, nproc=2, extra=['--compile=True']))
+    assert ckpt['iter_num'] == ITERS and ckpt['config']['compile'] is True
+    assert ckpt['model'].keys() == reference['model'].keys()  # no _orig_mod. or module. prefixes
+    diff = helpers.max_weight_diff(ckpt['model'], reference['model'])
+    assert diff < TOLERANCE, f"compiled {layout}: max abs weight difference {diff:.3g} after {ITERS} iterations"
 
 
 @pytest.mark.parametrize('layout', ['ddp', 'zero1', 'fsdp2'])
