@@ -1,23 +1,37 @@
 """
-ckpt.pt: one file that torch.load opens on CPU, written atomically, read with clear errors.
-Used by train.py, sample.py, export_hf.py and bench.py.
+The resume contract: what ckpt.pt holds, how a training run's state leaves each layout (one
+process, DDP, ZeRO-1, FSDP2) and how it re-enters any other, written atomically, read with clear
+errors. train.py saves and resumes through this file; sample.py, export_hf.py and bench.py read
+checkpoints through it; nothing else knows the format.
 
-Contents (CHECKPOINT_VERSION 1):
+Contents (CHECKPOINT_VERSION 1; one file that torch.load opens on CPU):
     version        CHECKPOINT_VERSION
-    model          plain state dict of the Transformer (no compile or DDP/FSDP prefixes), fp32
+    model          plain state dict of the Transformer (no compile or DDP/FSDP prefixes), fp32, on CPU;
+                   a tied matrix is stored once, under both of its names
     model_args     ModelConfig fields, resolved (ModelConfig(**model_args) rebuilds the model)
     optimizer      AdamW state dict, full (ZeRO-1 consolidated, FSDP2 gathered), keyed like a
-                   single-process torch.optim.AdamW over model.param_groups()
+                   single-process torch.optim.AdamW over model.param_groups(), on CPU
+    scaler         GradScaler state (float16 training; absent or {} otherwise)
     iter_num       the number of optimizer steps taken
     best_val_loss  the best validation loss seen so far
     config         the effective training configuration
     rng            RNG states (torch CPU, CUDA, numpy, python)
     run_log        the run log's file name inside out_dir, so a resumed run appends to it
     tokenizer      the dataset's tokenizer spec from meta.pkl ({'kind', 'name'}), for sample.py and export_hf.py
+
+The data loader needs no state: which tokens a batch holds is a pure function of (seed, split,
+iteration, micro-step) (loader.py), so iter_num is the loader's position.
+
+Gathering never changes the training state: every tensor of the checkpoint is a fresh CPU copy,
+and nothing is written into what model.state_dict() or optimizer.state_dict() hand back (those
+hold the live tensors).
 """
 
+import copy
 import os
+import random
 
+import numpy as np
 import torch
 
 from configurator import UserError
@@ -25,6 +39,116 @@ from configurator import UserError
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ('version', 'model', 'model_args', 'iter_num', 'config')
 
+
+# -----------------------------------------------------------------------------
+# state out of the live run (collectives under torchrun: every rank calls them)
+
+def cpu_copy(value, keep=True):
+    """A plain CPU tensor holding value's full contents, never sharing storage with it. A DTensor is
+    gathered first (a collective: every rank calls this); keep=False only takes part in the
+    gathering and returns None (the ranks that write nothing)."""
+    tensor = value.detach()
+    if hasattr(tensor, 'full_tensor'):
+        tensor = tensor.full_tensor()
+    return tensor.to('cpu', copy=True) if keep else None
+
+
+def full_model_state(raw_model, master=True):
+    """A plain fp32 state dict on CPU, copied (FSDP2's DTensors gathered). A tied matrix is copied
+    once and stored under both of its names. None on ranks other than master."""
+    state, copies = {}, {}
+    for name, value in raw_model.state_dict(keep_vars=True).items():
+        if id(value) not in copies:
+            copies[id(value)] = cpu_copy(value, keep=master)
+        state[name] = copies[id(value)]
+    return state if master else None
+
+
+def full_optimizer_state(optimizer, master=True):
+    """The optimizer state as one single-process AdamW's over model.param_groups(), copied to CPU:
+    ZeRO-1 consolidated on rank 0, FSDP2's sharded state gathered. None on ranks other than master."""
+    if hasattr(optimizer, 'consolidate_state_dict'):  # ZeRO-1: rank 0 receives every shard
+        optimizer.consolidate_state_dict(to=0)
+        if not master:
+            return None
+    live = optimizer.state_dict()
+    state = {index: {key: cpu_copy(value, keep=master) if torch.is_tensor(value) else copy.deepcopy(value)
+                     for key, value in param_state.items()}
+             for index, param_state in live['state'].items()}
+    return {'state': state, 'param_groups': copy.deepcopy(live['param_groups'])} if master else None
+
+
+def rng_state():
+    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def training_state(raw_model, optimizer, scaler, master, **fields):
+    """Everything a checkpoint holds, gathered from the live run: the model, the optimizer, the
+    GradScaler and the RNG, plus fields (model_args, iter_num, best_val_loss, config, run_log,
+    tokenizer). A collective; the dict on master, None elsewhere."""
+    model = full_model_state(raw_model, master)
+    optimizer_state = full_optimizer_state(optimizer, master)
+    if not master:
+        return None
+    return dict(version=CHECKPOINT_VERSION, model=model, optimizer=optimizer_state,
+                scaler=scaler.state_dict() if scaler.is_enabled() else {}, rng=rng_state(), **fields)
+
+
+# -----------------------------------------------------------------------------
+# state back into a run of any layout
+
+def load_model_state(raw_model, state, path):
+    """Load a full state dict into the unwrapped model (before it is sharded or wrapped)."""
+    try:
+        raw_model.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not fit its own model_args: {str(e).splitlines()[0]}") from None
+
+
+def load_optimizer_state(optimizer, state, betas):
+    """Load a full single-process optimizer state into any layout: FSDP2 shards each state tensor
+    like its parameter; ZeRO-1 keeps its own shard. The checkpoint's dict is not changed. betas (the
+    configuration's) win over the checkpoint's, so they may change on resume; the learning rate is
+    set by the schedule at every step."""
+    params = [p for group in optimizer.param_groups for p in group['params']]
+    per_param = {}
+    for index, param_state in state['state'].items():
+        p = params[index]
+        entry = {}
+        for key, value in param_state.items():
+            if hasattr(p, 'device_mesh') and torch.is_tensor(value) and value.shape == p.shape:
+                from torch.distributed.tensor import distribute_tensor
+                value = distribute_tensor(value.to(p.device_mesh.device_type), p.device_mesh, p.placements)
+            entry[key] = value
+        per_param[index] = entry
+    optimizer.load_state_dict({'state': per_param, 'param_groups': state['param_groups']})
+    for group in optimizer.param_groups:
+        group['betas'] = tuple(betas)
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state['torch'])
+    np.random.set_state(state['numpy'])
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def restore_training_state(ckpt, optimizer, scaler, betas):
+    """After the model is built from ckpt['model'] and parallelized: optimizer, GradScaler, RNG."""
+    if ckpt.get('optimizer') is not None:
+        load_optimizer_state(optimizer, ckpt['optimizer'], betas)
+    if ckpt.get('scaler') and scaler.is_enabled():
+        scaler.load_state_dict(ckpt['scaler'])
+    if 'rng' in ckpt:
+        set_rng_state(ckpt['rng'])
+
+
+# -----------------------------------------------------------------------------
+# the file
 
 def save_checkpoint(state, path):
     """Write to a temporary file, fsync, rename over path, fsync the folder: a crash at any moment
@@ -81,8 +205,5 @@ def model_from_checkpoint(ckpt):
     if config.tie_embeddings:  # to_empty gives each module its own tensor: tie them again
         model.lm_head.weight = model.wte.weight
     model.reset_buffers()
-    try:
-        model.load_state_dict(ckpt['model'])
-    except RuntimeError as e:
-        raise UserError(f"checkpoint weights do not fit its model_args: {str(e).splitlines()[0]}") from None
+    load_model_state(model, ckpt['model'], 'the checkpoint')
     return model

@@ -15,20 +15,19 @@ import contextlib
 import json
 import math
 import os
-import random
 import signal
 import sys
 import time
 from datetime import datetime
 from types import SimpleNamespace
 
-import numpy as np
 
 # fewer, growable CUDA memory segments: less fragmentation (reserved closer to allocated)
 os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')
 import torch  # noqa: E402  (after the allocator setting, which is read when CUDA starts)
 
-from checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from checkpoint import (load_checkpoint, load_model_state, restore_training_state, save_checkpoint,
+                        training_state)
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
 from gpu_specs import peak_tflops as gpu_peak_tflops
 from loader import TokenBatches, load_meta, resolve_dataset
@@ -285,16 +284,20 @@ def train_step(model, optimizer, scaler, batches, iter_num, c, dist, dev):
 
 @torch.no_grad()
 def evaluate(model, batches, c, dist, dev):
-    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks)."""
+    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks).
+    Every rank runs the same number of forward passes (FSDP2 gathers weights in each one, so the
+    ranks must agree): where eval_iters does not divide by the ranks, the surplus passes count zero."""
     model.eval()
     out = {}
+    rounds = -(-c.eval_iters // dist.world_size)
     for split in ('train', 'val'):
         total = torch.zeros(2, device=c.device, dtype=torch.float64)
-        for index in range(dist.rank, c.eval_iters, dist.world_size):
-            x, y = batches.eval_batch(split, index)
+        for index in range(dist.rank, rounds * dist.world_size, dist.world_size):
+            x, y = batches.eval_batch(split, index % c.eval_iters)
             with dev.autocast:
                 _, loss = model(x, y, return_logits=False)
-            total += torch.stack([loss.double(), torch.ones((), device=c.device, dtype=torch.float64)])
+            weight = float(index < c.eval_iters)
+            total += torch.stack([loss.double() * weight, torch.tensor(weight, device=c.device, dtype=torch.float64)])
         if dist.enabled:
             torch.distributed.all_reduce(total)
         out[split] = (total[0] / total[1]).item()
@@ -303,67 +306,7 @@ def evaluate(model, batches, c, dist, dev):
 
 
 # -----------------------------------------------------------------------------
-# state that survives a restart: gathered in one place, saved and loaded together
-
-def full_model_state(raw_model):
-    """A plain fp32 state dict on CPU (FSDP2's DTensors gathered: a collective, every rank calls it).
-    A tied matrix is copied once and stored under both of its names."""
-    state, copies = {}, {}
-    for name, value in raw_model.state_dict(keep_vars=True).items():
-        if id(value) not in copies:
-            tensor = value.detach()
-            if hasattr(tensor, 'full_tensor'):
-                tensor = tensor.full_tensor()
-            copies[id(value)] = tensor.cpu()
-        state[name] = copies[id(value)]
-    return state
-
-
-def full_optimizer_state(optimizer, dist):
-    """The optimizer state as one single-process AdamW's over model.param_groups(): ZeRO-1
-    consolidated on rank 0, FSDP2's sharded state gathered. A collective under torchrun."""
-    if hasattr(optimizer, 'consolidate_state_dict'):
-        optimizer.consolidate_state_dict(to=0)
-        return optimizer.state_dict() if dist.master else None
-    state = optimizer.state_dict()
-    for param_state in state['state'].values():
-        for key, value in param_state.items():
-            if hasattr(value, 'full_tensor'):
-                value = value.full_tensor()
-            param_state[key] = value.cpu() if torch.is_tensor(value) else value
-    return state
-
-
-def load_optimizer_state(optimizer, state, c):
-    """Load a full single-process optimizer state into any layout. The hyperparameters in the
-    config win over the checkpoint's (learning rate and betas may change on resume)."""
-    if c.use_fsdp:  # shard each state tensor like its parameter
-        from torch.distributed.tensor import distribute_tensor
-        params = [p for group in optimizer.param_groups for p in group['params']]
-        for index, param_state in state['state'].items():
-            p = params[index]
-            for key, value in param_state.items():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    param_state[key] = distribute_tensor(value.to(p.device_mesh.device_type), p.device_mesh, p.placements)
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        group['betas'] = (c.beta1, c.beta2)
-
-
-def rng_state():
-    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
-    if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state):
-    torch.set_rng_state(state['torch'])
-    np.random.set_state(state['numpy'])
-    random.setstate(state['python'])
-    if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state['cuda'])
-
+# logs
 
 class RunLog:
     """out_dir/run_YYYYMMDD_HHMMSS.json, valid JSON after every write (write, then rename), and its
@@ -483,18 +426,13 @@ def setup(c, make_batches=None):
     torch.manual_seed(c.seed)  # the same initial weights on every rank
     raw_model = Transformer(mconf)
     if ckpt is not None:
-        try:
-            raw_model.load_state_dict(ckpt['model'])
-        except RuntimeError as e:
-            raise UserError(f"{ckpt_path} does not fit its own model_args: {str(e).splitlines()[0]}") from None
+        load_model_state(raw_model, ckpt['model'], ckpt_path)
     raw_model.to(c.device)
     model = parallelize(raw_model, c, dist, dev)
     optimizer = build_optimizer(raw_model, c, dist, dev)
-    if ckpt is not None and ckpt.get('optimizer') is not None:
-        load_optimizer_state(optimizer, ckpt['optimizer'], c)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
-    if ckpt is not None and 'rng' in ckpt:
-        set_rng_state(ckpt['rng'])
+    if ckpt is not None:
+        restore_training_state(ckpt, optimizer, scaler, betas=(c.beta1, c.beta2))
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
     return SimpleNamespace(dist=dist, dev=dev, ckpt=ckpt, ckpt_path=ckpt_path, meta=meta, mconf=mconf,
                            batches=batches, raw_model=raw_model, model=model, optimizer=optimizer,
@@ -556,14 +494,12 @@ def main(argv):
             log(f"no checkpoint at iter {iter_num} ({reason}): the last {nonfinite_in_row} step(s) had a non-finite "
                 f"grad norm; {s.ckpt_path} keeps the last good one")
             return
-        model_state = full_model_state(raw_model)
-        optimizer_state = full_optimizer_state(optimizer, dist)
+        t0 = time.time()
+        state = training_state(raw_model, optimizer, s.scaler, master, model_args=s.mconf.to_dict(),
+                               iter_num=iter_num, best_val_loss=best_val_loss, config=config_dict,
+                               run_log=os.path.basename(run_log.path) if master else None,
+                               tokenizer=s.meta.get('tokenizer'))
         if master:
-            state = dict(version=CHECKPOINT_VERSION, model=model_state, optimizer=optimizer_state,
-                         model_args=s.mconf.to_dict(), iter_num=iter_num, best_val_loss=best_val_loss,
-                         config=config_dict, rng=rng_state(), run_log=os.path.basename(run_log.path),
-                         tokenizer=s.meta.get('tokenizer'))
-            t0 = time.time()
             save_checkpoint(state, s.ckpt_path)
             log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s")
             run_log.add('events', dict(iter=iter_num, event='checkpoint', reason=reason))

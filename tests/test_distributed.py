@@ -27,7 +27,8 @@ def runs(data, tmp_path_factory):
     """name -> out_dir, trained on demand, each once."""
     done = {}
 
-    def get(name, layout=None, nproc=None, iters=ITERS, resume_from=None, extra=()):
+    def get(name, layout=None, nproc=None, iters=ITERS, resume_from=None, extra=(), eval_interval=1000,
+            eval_iters=2):
         if name not in done:
             out = str(tmp_path_factory.mktemp(name))
             if resume_from is not None:
@@ -35,7 +36,7 @@ def runs(data, tmp_path_factory):
                 os.makedirs(out)
                 os.link(os.path.join(get(*resume_from), 'ckpt.pt'), os.path.join(out, 'ckpt.pt'))
             args = train_args(data, out, max_iters=iters, lr_decay_iters=ITERS, gradient_accumulation_steps=4,
-                              batch_size=4, eval_interval=1000, eval_iters=2,
+                              batch_size=4, eval_interval=eval_interval, eval_iters=eval_iters,
                               **({'init_from': 'resume'} if resume_from else {}))
             proc = train(args + LAYOUTS.get(layout, []) + list(extra), nproc=nproc)
             done[name] = SimpleNamespace(out=out, proc=proc)
@@ -85,6 +86,36 @@ def test_layout_matches_one_process(layout, runs):
         assert record['loss'] == pytest.approx(ref['loss'], abs=1e-4)
 
 
+@pytest.mark.parametrize('layout', ['single', 'ddp', 'zero1', 'fsdp2'])
+def test_mid_run_checkpoints_change_nothing(layout, runs):
+    """A run that evaluates and checkpoints every 3 iterations (3, 6, 9, then the end) trains like
+    the uninterrupted one-process run: taking a checkpoint leaves the training state as it was. Its
+    3 evaluation batches do not divide over 2 ranks: every rank still runs the same forward passes."""
+    nproc = None if layout == 'single' else 2
+    out = runs(f'{layout}-checkpointing', layout, nproc=nproc, eval_interval=3, eval_iters=3)
+    lines = runs.proc(f'{layout}-checkpointing').stdout.splitlines()
+    assert sum(line.startswith('saved checkpoint at iter ') for line in lines) == 4
+    assert sum(line.startswith('eval iter ') for line in lines) == 4
+    ckpt, reference = load(out), load(runs('single'))
+    assert ckpt['iter_num'] == ITERS
+    diff = helpers.max_weight_diff(ckpt['model'], reference['model'])
+    assert diff < TOLERANCE, f"{layout} checkpointing every 3 iterations: max abs weight difference {diff:.3g}"
+    log, _ = helpers.run_log(out)
+    ref_log, _ = helpers.run_log(runs('single'))
+    assert [r['loss'] for r in log['iters']] == pytest.approx([r['loss'] for r in ref_log['iters']], abs=1e-4)
+
+
+def test_uneven_evaluation_matches_one_process(runs):
+    """3 evaluation batches over 2 ranks: the mean is over exactly the 3 batches one process sees."""
+    single = [line for line in runs.proc('single-checkpointing').stdout.splitlines() if line.startswith('eval iter')]
+    fsdp2 = [line for line in runs.proc('fsdp2-checkpointing').stdout.splitlines() if line.startswith('eval iter')]
+    assert len(single) == len(fsdp2) == 4
+    for a, b in zip(single, fsdp2):
+        la = [float(w.rstrip(',')) for w in a.split() if w[0].isdigit() and '.' in w]
+        lb = [float(w.rstrip(',')) for w in b.split() if w[0].isdigit() and '.' in w]
+        assert la == pytest.approx(lb, abs=2e-4), (a, b)
+
+
 @pytest.mark.parametrize('first, then', [
     (('fsdp2', 2), ('single', None)),   # FSDP2 on 2 ranks -> one process
     (('zero1', 2), ('ddp', 2)),         # ZeRO-1 -> DDP
@@ -93,7 +124,7 @@ def test_layout_matches_one_process(layout, runs):
 def test_resume_across_layouts(first, then, runs):
     (layout_a, nproc_a), (layout_b, nproc_b) = first, then
     half = f'{layout_a}_to_{HALF}'
-    runs(half, layout_a, nproc=nproc_a, iters=HALF)
+    runs(half, layout_a, nproc=nproc_a, iters=HALF, eval_interval=2)  # checkpoints at 2 and 4 it trains past
     assert load(runs(half))['iter_num'] == HALF
     resumed = load(runs(f'{half}_then_{layout_b}', layout_b, nproc=nproc_b, resume_from=(half,)))
     assert resumed['iter_num'] == ITERS
