@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import signal
 import sys
 import time
@@ -86,7 +87,7 @@ warmup_iters = 2000
 lr_decay_iters = None        # None = max_iters
 min_lr = 6e-5
 # system
-backend = 'nccl'             # process group backend on GPU; CPU runs use gloo
+backend = 'nccl'             # process group backend on GPU; off the GPU it is always gloo
 device = 'cuda'              # 'cuda', 'cuda:1', 'cpu', 'mps'
 dtype = 'bfloat16'           # autocast dtype on GPU: 'bfloat16' | 'float16' (GradScaler) | 'float32'
 compile = True               # torch.compile the model
@@ -141,12 +142,14 @@ def setup_device(c, dist):
         raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu (small models) or check nvidia-smi")
     if c.dtype not in ('float32', 'bfloat16', 'float16'):
         raise UserError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {c.dtype!r}")
+    device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
+    if device_type != 'cuda':
+        c.backend = 'gloo'  # off the GPU; the effective configuration shows the backend in use
     if dist.enabled:
-        if c.device.startswith('cuda'):
+        if device_type == 'cuda':
             c.device = f'cuda:{dist.local_rank}'
             torch.cuda.set_device(c.device)
-        torch.distributed.init_process_group(backend=c.backend if c.device.startswith('cuda') else 'gloo')
-    device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
+        torch.distributed.init_process_group(backend=c.backend)
     train_dtype = c.dtype if device_type == 'cuda' else 'float32'  # fp32 off the GPU
     backends = ('auto', 'flash', 'cudnn', 'efficient', 'math')
     if c.attention_backend not in backends:
@@ -405,6 +408,9 @@ def setup(c, make_batches=None):
         raise UserError(f"init_from must be 'scratch' or 'resume', got {c.init_from!r}")
     ckpt_path = os.path.join(c.out_dir, 'ckpt.pt')
     ckpt = None
+    if c.eval_only and c.init_from != 'resume':
+        raise UserError(f"eval_only evaluates a checkpoint: add --init_from=resume to evaluate {ckpt_path}")
+    t_load = time.time()
     if c.init_from == 'resume':
         ckpt = load_checkpoint(ckpt_path)
     elif os.path.exists(ckpt_path) and not c.overwrite and not c.eval_only:
@@ -433,10 +439,11 @@ def setup(c, make_batches=None):
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
     if ckpt is not None:
         restore_training_state(ckpt, optimizer, scaler, betas=(c.beta1, c.beta2))
+    load_seconds = time.time() - t_load if ckpt is not None else None
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
     return SimpleNamespace(dist=dist, dev=dev, ckpt=ckpt, ckpt_path=ckpt_path, meta=meta, mconf=mconf,
                            batches=batches, raw_model=raw_model, model=model, optimizer=optimizer,
-                           scaler=scaler, peak_tflops=peak)
+                           scaler=scaler, peak_tflops=peak, load_seconds=load_seconds)
 
 
 def main(argv):
@@ -460,6 +467,11 @@ def main(argv):
         + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
 
     iter_num = s.ckpt['iter_num'] if s.ckpt else 0
+    if s.ckpt:
+        done = s.ckpt['config']
+        tokens_done = iter_num * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
+        log(f"resuming from {s.ckpt_path}: iter {iter_num}, {tokens_done:,} tokens trained, "
+            f"loaded in {s.load_seconds:.1f}s")
     best_val_loss = s.ckpt.get('best_val_loss', float('inf')) if s.ckpt else float('inf')
     run_log = None
     if master:
@@ -501,7 +513,8 @@ def main(argv):
                                tokenizer=s.meta.get('tokenizer'))
         if master:
             save_checkpoint(state, s.ckpt_path)
-            log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s")
+            log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s "
+                f"(host memory peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB)")
             run_log.add('events', dict(iter=iter_num, event='checkpoint', reason=reason))
             run_log.write()
 
