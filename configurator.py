@@ -9,18 +9,32 @@ Arguments apply in order. Unlike nanoGPT, nothing a user sets is silently ignore
 mistyped: an unknown key (on the command line, or assigned by a config file) is an error naming the
 closest known key, and a value of the wrong type is an error. Both are UserError, which the scripts
 print as one line before exiting with status 2.
+
+--help (or -h) lists the keys with their defaults and meanings and exits 0, doing nothing else. The
+meanings are the trailing comments of the defaults in the script's own source (train.py's globals,
+sample.py's DEFAULTS dict), read with tokenize and ast: the defaults block is the one place a key is
+described.
 """
 
 import ast
 import difflib
+import io
 import os
 import sys
+import tokenize
 import types
 import typing
 
 
 class UserError(Exception):
     """A mistake the user can fix. Scripts print its message on one line and exit non-zero."""
+
+
+class HelpRequested(Exception):
+    """--help or -h was given: args[0] is the text; run_cli prints it on stdout and exits 0."""
+
+
+HELP_FLAGS = ('--help', '-h')
 
 
 def annotation_types(dataclass_type):
@@ -35,7 +49,7 @@ def annotation_types(dataclass_type):
 
 def _closest(key, known):
     match = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else "; see the defaults at the top of train.py for the known keys"
+    return f"; did you mean '{match[0]}'?" if match else "; --help lists the known keys"
 
 
 def _coerce(key, value, expected, where):
@@ -122,7 +136,10 @@ class Configurator:
         self._set(config, key, value, f"--{key}")
 
     def parse(self, argv):
-        """The effective configuration after applying argv in order."""
+        """The effective configuration after applying argv in order. With --help or -h anywhere in
+        argv, nothing is applied: HelpRequested carries the list of keys (help_text)."""
+        if any(arg in HELP_FLAGS for arg in argv):
+            raise HelpRequested(self.help_text(_caller_files()))
         config = dict(self.defaults)
         for arg in argv:
             if arg.startswith('--'):
@@ -132,6 +149,139 @@ class Configurator:
             else:
                 self.apply_file(config, arg)
         return config
+
+    def help_text(self, sources):
+        """Usage, then every key with its default and meaning, grouped by the section comments of its
+        defaults block. sources: the Python files that define the defaults, searched in order (the
+        first one to assign a key describes it); their trailing comments are the meanings."""
+        sources, docs, origin = list(sources), {}, {}
+        for path in sources:
+            if len(docs) == len(self.defaults):
+                break
+            try:
+                found = defaults_docs(path)
+            except (OSError, SyntaxError, ValueError, UnicodeDecodeError, tokenize.TokenError):
+                continue
+            for key, doc in found.items():
+                if key in self.defaults and key not in docs:
+                    docs[key], origin[key] = doc, path
+        script = next((p for p in reversed(sources) if p in origin.values()), None)
+        lines = [f"usage: python {os.path.basename(script) if script else sys.argv[0]} "
+                 f"[CONFIG_FILE ...] [--key=value ...]", ""]
+        summary = _summary(script) if script else None
+        if summary:
+            lines += [summary, ""]
+        lines += ["Arguments apply in order: a bare argument is a config file (Python, run over the defaults),",
+                  "--key=value sets one key (a Python literal, else a string). The keys, their defaults and",
+                  "meanings:"]
+        several = len(set(origin.values())) > 1
+        values = {k: repr(v) for k, v in self.defaults.items()}
+        key_width = max(len(k) for k in self.defaults)
+        value_width = min(16, max([len(values[k]) for k in docs if docs[k][1]] or [0]))
+        heading = None
+        for i, key in enumerate(self.defaults):
+            section, comment = docs.get(key, (None, None))
+            if section is None and several and key in origin:
+                section = os.path.basename(origin[key])
+            if i == 0 or section != heading:
+                lines.append("")
+                if section is not None:
+                    lines.append(f"# {section}")
+                heading = section
+            line = f"{key:<{key_width}} = {values[key]}"
+            if comment:
+                line = f"{key:<{key_width}} = {values[key]:<{value_width}}  # {comment}"
+            lines.append(line)
+        return '\n'.join(lines)
+
+
+def _caller_files():
+    """The Python files of the calling frames, innermost first, this file left out: the script whose
+    main() parses its arguments, and any script whose defaults it builds on (bench.py on train.py)."""
+    here = os.path.abspath(__file__)
+    files, frame = [], sys._getframe(1)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if os.path.isfile(path) and os.path.abspath(path) != here and path not in files:
+            files.append(path)
+        frame = frame.f_back
+    return files
+
+
+def _summary(path):
+    """The first line of a script's docstring."""
+    try:
+        with tokenize.open(path) as f:
+            doc = ast.get_docstring(ast.parse(f.read()))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    return doc.strip().splitlines()[0] if doc and doc.strip() else None
+
+
+def defaults_docs(path):
+    """{key: (section, meaning)} for the defaults a Python file assigns at module level, in source order:
+    globals (`key = value  # meaning`, train.py's) and the entries of a dict of defaults
+    (`NAME = dict(key=value,  # meaning` or `NAME = {'key': value,  # meaning`, sample.py's).
+    meaning: the trailing comment on the key's lines, joined with the comment lines below it that are
+    indented further than the key (its continuation), or None. section: the last full-line comment
+    above the key within its block, at the key's indentation (`# I/O`; separators such as `# ----`
+    left out), or None."""
+    with tokenize.open(path) as f:
+        source = f.read()
+    tree = ast.parse(source, path)
+    trailing, full_line = {}, {}  # row -> text; row -> (column, text)
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.COMMENT:
+            continue
+        text = tok.string.lstrip('#').strip()
+        if tok.line[:tok.start[1]].strip():
+            trailing[tok.start[0]] = text
+        elif text.strip('-=*~ '):
+            full_line[tok.start[0]] = (tok.start[1], text)
+
+    def section_above(after, before, column, section):
+        rows = [row for row, (col, _) in full_line.items() if after < row < before and col <= column]
+        return full_line[max(rows)][1] if rows else section
+
+    docs = {}
+
+    def add(key, first, last, column, section):
+        row = next((row for row in range(first, last + 1) if row in trailing), None)
+        if row is None:
+            docs.setdefault(key, (section, None))
+            return
+        words = [trailing[row]]
+        while row + 1 in full_line and full_line[row + 1][0] > column:  # the comment goes on below
+            row += 1
+            words.append(full_line[row][1])
+        docs.setdefault(key, (section, ' '.join(words)))
+
+    section, previous_end = None, 0
+    for stmt in tree.body:
+        section = section_above(previous_end, stmt.lineno, stmt.col_offset, section)
+        previous_end = stmt.end_lineno
+        target = (stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else
+                  stmt.target if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else None)
+        if not isinstance(target, ast.Name):
+            section = None  # other code ends a block of globals
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == 'dict':
+            entries = [(kw.arg, kw.lineno, kw.end_lineno, kw.col_offset) for kw in value.keywords
+                       if kw.arg is not None]
+        elif isinstance(value, ast.Dict):
+            entries = [(k.value, k.lineno, v.end_lineno, k.col_offset) for k, v in zip(value.keys, value.values)
+                       if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        else:
+            add(target.id, stmt.lineno, stmt.end_lineno, stmt.col_offset, section)
+            continue
+        inner, inner_end = None, value.lineno  # a dict of defaults is a block of its own
+        for key, first, last, column in entries:
+            inner = section_above(inner_end, first, column, inner)
+            add(key, first, last, column, inner)
+            inner_end = last
+        section = None
+    return docs
 
 
 def format_config(config, defaults=None):
@@ -145,9 +295,13 @@ def format_config(config, defaults=None):
 
 
 def run_cli(entry):
-    """Run a script's main(argv): a UserError is one line on stderr and exit status 2."""
+    """Run a script's main(argv): a UserError is one line on stderr and exit status 2; --help prints
+    the keys (HelpRequested) on stdout and exits 0."""
     try:
         code = entry(sys.argv[1:])
+    except HelpRequested as e:
+        print(e.args[0])
+        code = 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         code = 2

@@ -17,11 +17,11 @@ from configurator import Configurator, UserError, run_cli
 DEFAULTS = dict(
     out_dir='out',             # the run whose ckpt.pt to sample from
     start='',                  # the prompt, or FILE:path to read it from a file; '' = a new document
-    num_samples=3,
-    max_new_tokens=200,
+    num_samples=3,             # samples drawn, one after another, from the same prompt
+    max_new_tokens=200,        # tokens generated per sample
     temperature=0.8,           # 0 = greedy; < 1 sharper, > 1 more random
     top_k=200,                 # sample among the top_k most likely tokens; 0 = all
-    seed=1337,
+    seed=1337,                 # torch's seed before sampling: the same seed, the same samples
     device='auto',             # 'auto' = cuda if available, else cpu
     dtype='bfloat16',          # on GPU; CPU samples in float32
     dataset='',                # where the tokenizer's meta.pkl lives, if not the checkpoint's dataset
