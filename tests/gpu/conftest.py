@@ -1,0 +1,63 @@
+"""
+The GPU suite: skipped, with the reason, where no CUDA device exists. Each run on a GPU appends one
+JSON line to tests/gpu/results.jsonl: date, GPU, torch and CUDA versions, the git commit, each
+check's outcome, time and measurements, and the totals.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import pytest
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path[:0] = [os.path.dirname(HERE), REPO]  # tests/helpers.py, the repo's modules
+RESULTS = os.path.join(HERE, 'results.jsonl')
+_checks, _start = {}, time.time()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="no CUDA device: the GPU suite runs on a machine with an NVIDIA GPU "
+                                       "(python -m pytest tests/gpu)")
+        for item in items:
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report):
+    check = _checks.setdefault(report.nodeid, {'name': report.nodeid.split('tests/gpu/')[-1], 'outcome': 'passed',
+                                               'seconds': 0.0})
+    check['seconds'] = round(check['seconds'] + report.duration, 1)
+    if report.failed:
+        check['outcome'] = 'failed'
+        check['error'] = str(report.longrepr).strip().splitlines()[-1][:300] if report.longrepr else ''
+    elif report.skipped and check['outcome'] != 'failed':
+        check['outcome'] = 'skipped'
+    measured = dict(report.user_properties)
+    if measured:
+        check.setdefault('measured', {}).update(measured)
+
+
+def git_commit():
+    try:
+        return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get('GPU_SUITE_COMMIT', 'unknown')  # a copy of the tree without .git
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not torch.cuda.is_available() or not _checks:
+        return  # a CPU machine records nothing
+    checks = list(_checks.values())
+    totals = {k: sum(c['outcome'] == k for c in checks) for k in ('passed', 'failed', 'skipped')}
+    line = dict(date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                gpu=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
+                commit=git_commit(), checks=checks, totals=dict(totals, seconds=round(time.time() - _start, 1)),
+                command=' '.join(['python -m pytest', *session.config.invocation_params.args]))
+    with open(RESULTS, 'a') as f:
+        f.write(json.dumps(line) + '\n')

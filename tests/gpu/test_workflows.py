@@ -1,0 +1,307 @@
+"""
+The real workflows on one CUDA GPU, run as a user runs them (python train.py ..., torchrun ...,
+sample.py, export_hf.py, bench.py, with real files): training across mid-run checkpoints, resuming,
+every precision and layout, evaluation, sampling, export and SIGTERM.
+
+What "matches" means here. Each check compares a run to the uninterrupted run of the same
+configuration on the same GPU: the per-iteration losses of the run log and the final weights of
+ckpt.pt. Losses and weights are compared with stated tolerances, not bit-exactly, because the bf16
+flash-attention backward accumulates the query gradient with atomic adds (its summation order, and
+so its last bits, change from run to run); with one key block (block_size 128 in the quick configs)
+there is nothing to race and the runs are expected to be bit-identical, which the results line
+records as the measured difference. The tolerances are far below what a lost optimizer state, a
+wrong RNG or a wrong data position would give (those move the weights by ~lr = 1e-3 and the loss by
+~1e-2 at once).
+
+    python -m pytest -q tests/gpu          # about 15 minutes on one H100
+"""
+import math
+import os
+import shutil
+import signal
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import helpers
+from helpers import REPO, load
+
+GPU_TIMEOUT = 900  # seconds for any one process (the 1.36B runs compile and write 16 GB checkpoints)
+QUICK = {'llama': 'config/quick_llama.py', 'gpt2': 'config/quick_gpt2.py'}
+FULL = {'llama': ('config/full_llama_1.36b.py', 32000), 'gpt2': ('config/full_gpt2_1.36b.py', 50257)}
+# max abs differences accepted against the uninterrupted run (see the module docstring)
+LOSS_TOL, WEIGHT_TOL = 1e-4, 1e-4
+LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL = 2e-2, 2e-3  # FSDP2 computes in bf16 params, compiles per block
+
+
+def gpu_args(config, out, dataset='python_stdlib', **overrides):
+    settings = dict(device='cuda', dtype='bfloat16', compile=True, max_iters=8, lr_decay_iters=8, warmup_iters=2,
+                    eval_interval=1000, eval_iters=2, log_interval=1, dataset=dataset, out_dir=out)
+    settings.update(overrides)
+    return [config, *(f'--{k}={v}' for k, v in settings.items())]
+
+
+def train(args, nproc=None, check=True):
+    return helpers.run('train.py', args, nproc=nproc, timeout=GPU_TIMEOUT, check=check)
+
+
+def losses(out):
+    """{iter: loss} of out_dir's run log."""
+    log, _ = helpers.run_log(out)
+    return {r['iter']: r['loss'] for r in log['iters']}
+
+
+def loss_diff(a, b, iters):
+    return max(abs(a[i] - b[i]) for i in iters)
+
+
+def saved_lines(proc):
+    return [line for line in proc.stdout.splitlines() if line.startswith('saved checkpoint at iter ')]
+
+
+@pytest.fixture(scope='session', autouse=True)
+def gpu_environment():
+    if torch.cuda.is_available():  # what the training processes inherit: one GPU, multicast off
+        os.environ.setdefault('NCCL_NVLS_ENABLE', '0')
+
+
+@pytest.fixture(scope='session')
+def stdlib():
+    """The quick configs' dataset, prepared as the README says (seconds)."""
+    folder = os.path.join(REPO, 'data', 'python_stdlib')
+    if not all(os.path.exists(os.path.join(folder, f)) for f in ('train.bin', 'val.bin', 'meta.pkl')):
+        helpers.run(os.path.join('data', 'python_stdlib', 'prepare.py'), [], timeout=600, check=True)
+    return 'python_stdlib'
+
+
+@pytest.fixture(scope='session')
+def runs(stdlib, tmp_path_factory):
+    """name -> (out_dir, process), each run once: the uninterrupted runs others compare to."""
+    done = {}
+
+    def get(name, args_of_out, nproc=None):
+        if name not in done:
+            out = str(tmp_path_factory.mktemp(name))
+            done[name] = (out, train(args_of_out(out), nproc=nproc))
+        return done[name]
+    return get
+
+
+def reference(runs, arch, **overrides):
+    """The uninterrupted quick run to 8 iterations: no checkpoint before the end."""
+    key = f"ref-{arch}-" + '-'.join(f'{k}{v}' for k, v in sorted(overrides.items()))
+    return runs(key, lambda out: gpu_args(QUICK[arch], out, **overrides))
+
+
+def checkpoint_then_resume(config, out, record, nproc=None, layout=(), resume_layout=None, first_iters=6,
+                           **overrides):
+    """Train to first_iters checkpointing every 2 iterations (mid-run checkpoints at 2, 4, ...), then
+    --init_from=resume to 8. Returns (first process, resumed process)."""
+    first = train(gpu_args(config, out, max_iters=first_iters, eval_interval=2, **overrides) + list(layout),
+                  nproc=nproc)
+    assert len(saved_lines(first)) == first_iters // 2, first.stdout[-3000:]
+    assert load(out)['iter_num'] == first_iters
+    resume_layout = layout if resume_layout is None else resume_layout
+    resumed = train(gpu_args(config, out, init_from='resume', eval_interval=2, **overrides) + list(resume_layout),
+                    nproc=nproc)
+    assert any(line.startswith(f"resuming from {out}/ckpt.pt: iter {first_iters}, ")
+               for line in resumed.stdout.splitlines()), resumed.stdout[-3000:]
+    assert helpers.logged_iters(resumed.stdout.splitlines()) == list(range(first_iters + 1, 9))
+    return first, resumed
+
+
+def compare(out, ref_out, record, loss_tol, weight_tol):
+    got, want = losses(out), losses(ref_out)
+    assert sorted(got) == list(range(1, 9)) == sorted(want)
+    ldiff = loss_diff(got, want, range(1, 9))
+    wdiff = helpers.max_weight_diff(load(out)['model'], load(ref_out)['model'])
+    record('max_loss_diff', ldiff)
+    record('max_weight_diff', wdiff)
+    assert ldiff <= loss_tol, f"losses differ from the uninterrupted run by up to {ldiff:.3g}"
+    assert wdiff <= weight_tol, f"final weights differ from the uninterrupted run by up to {wdiff:.3g}"
+    assert want[8] < want[1], "the reference did not learn: the comparison would be vacuous"
+
+
+# -----------------------------------------------------------------------------
+# the quick configs, bf16 + compile: across mid-run checkpoints, then resume
+
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_quick_config_checkpoints_and_resume(arch, runs, tmp_path, record_property):
+    ref_out, ref_proc = reference(runs, arch)
+    assert len(saved_lines(ref_proc)) == 1
+    out = str(tmp_path / 'out')
+    checkpoint_then_resume(QUICK[arch], out, record_property)
+    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL)
+
+
+# -----------------------------------------------------------------------------
+# other precisions and compile off
+
+@pytest.mark.parametrize('dtype, compile', [('float16', True), ('float32', False), ('bfloat16', False)],
+                         ids=['float16-compiled', 'float32-eager', 'bfloat16-eager'])
+def test_precision_checkpoints_and_resume(dtype, compile, runs, tmp_path, record_property):
+    ref_out, _ = reference(runs, 'llama', dtype=dtype, compile=compile)
+    out = str(tmp_path / 'out')
+    checkpoint_then_resume(QUICK['llama'], out, record_property, dtype=dtype, compile=compile)
+    ckpt = load(out)
+    if dtype == 'float16':  # the GradScaler's state travels with the checkpoint
+        assert ckpt['scaler'] and ckpt['scaler']['scale'] > 0, ckpt.get('scaler')
+        record_property('grad_scale', float(ckpt['scaler']['scale']))
+    else:
+        assert ckpt['scaler'] == {}
+    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL)
+
+
+# -----------------------------------------------------------------------------
+# torchrun --nproc_per_node=1 (NCCL): DDP, ZeRO-1, FSDP2, and a resume into another layout
+
+LAYOUTS = {'ddp': [], 'zero1': ['--use_zero1=True'], 'fsdp2': ['--use_fsdp=True']}
+
+
+@pytest.mark.parametrize('layout, then', [('ddp', 'fsdp2'), ('zero1', 'ddp'), ('fsdp2', 'zero1')],
+                         ids=['ddp-then-fsdp2', 'zero1-then-ddp', 'fsdp2-then-zero1'])
+def test_torchrun_layout_checkpoints_and_resume(layout, then, runs, tmp_path, record_property):
+    ref_out, _ = reference(runs, 'llama')
+    out = str(tmp_path / 'out')
+    first, _ = checkpoint_then_resume(QUICK['llama'], out, record_property, nproc=1, layout=LAYOUTS[layout],
+                                      resume_layout=LAYOUTS[then])
+    backend = next(line for line in first.stdout.splitlines() if line[2:].startswith('backend '))
+    assert backend.split('=')[1].strip() == "'nccl'", backend
+    exact = 'fsdp2' not in (layout, then)
+    compare(out, ref_out, record_property, LOSS_TOL if exact else LAYOUT_LOSS_TOL,
+            WEIGHT_TOL if exact else LAYOUT_WEIGHT_TOL)
+
+
+# -----------------------------------------------------------------------------
+# both 1.36B configs, on random tokens of their vocabulary
+
+@pytest.fixture(scope='module')
+def random_tokens(tmp_path_factory):
+    """A dataset of uniform random tokens for each 1.36B vocabulary (4M tokens of train, 1M of val)."""
+    made = {}
+
+    def get(vocab):
+        if vocab not in made:
+            made[vocab] = helpers.make_dataset(tmp_path_factory.mktemp(f'random{vocab}'), vocab_size=vocab)
+            rng = np.random.default_rng(0)
+            for split, n in (('train', 4_000_000), ('val', 1_000_000)):
+                rng.integers(0, vocab, size=n).astype(np.uint16).tofile(os.path.join(made[vocab], f'{split}.bin'))
+        return made[vocab]
+    return get
+
+
+def seconds_in(line, before):
+    """The number of seconds in a log line, after the text `before`."""
+    return float(line.split(before)[1].split('s')[0])
+
+
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_full_config_checkpoints_and_resume(arch, random_tokens, tmp_path, record_property):
+    """Mid-run checkpoints at 1 and 2, the end at 3, a resume to 4, against the uninterrupted run to
+    4. Records checkpoint write and load times and the host memory peak while saving. Each 1.36B
+    checkpoint is ~16 GB: the folders are removed as soon as they have been compared."""
+    config, vocab = FULL[arch]
+    data = random_tokens(vocab)
+    small = dict(dataset=data, batch_size=2, gradient_accumulation_steps=2, max_iters=4, lr_decay_iters=4,
+                 warmup_iters=1, eval_iters=1)
+    out = str(tmp_path / 'out')
+    first = train(gpu_args(config, out, **dict(small, max_iters=3, eval_interval=1)))
+    saves = saved_lines(first)
+    assert len(saves) == 3, first.stdout[-3000:]
+    record_property('checkpoint_write_seconds', [seconds_in(line, ' in ') for line in saves])
+    record_property('host_memory_peak_gib', float(saves[-1].split('host memory peak ')[1].split(' GiB')[0]))
+    record_property('checkpoint_gb', round(os.path.getsize(os.path.join(out, 'ckpt.pt')) / 1e9, 2))
+    resumed = train(gpu_args(config, out, **dict(small, init_from='resume', eval_interval=1)))
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith('resuming from'))
+    record_property('checkpoint_load_seconds', seconds_in(line, 'loaded in '))
+    assert helpers.logged_iters(resumed.stdout.splitlines()) == [4]
+    got_losses, got = losses(out), load(out)['model']
+    shutil.rmtree(out)
+    ref_out = str(tmp_path / 'ref')
+    train(gpu_args(config, ref_out, **dict(small, eval_interval=1000)))
+    want_losses = losses(ref_out)
+    ldiff = loss_diff(got_losses, want_losses, range(1, 5))
+    wdiff = helpers.max_weight_diff(got, load(ref_out)['model'])
+    shutil.rmtree(ref_out)
+    record_property('max_loss_diff', ldiff)
+    record_property('max_weight_diff', wdiff)
+    assert all(abs(want_losses[i] - math.log(vocab)) < 0.5 for i in (1, 2)), want_losses  # random tokens
+    assert ldiff <= 1e-3, f"losses differ from the uninterrupted run by up to {ldiff:.3g}"
+    assert wdiff <= 1e-3, f"final weights differ from the uninterrupted run by up to {wdiff:.3g}"
+
+
+# -----------------------------------------------------------------------------
+# eval_only, sample.py, export_hf.py, bench.py, SIGTERM
+
+def test_eval_only_on_gpu(runs, tmp_path):
+    ref_out, _ = reference(runs, 'llama')
+    out = str(tmp_path / 'out')
+    shutil.copytree(ref_out, out)
+    before = helpers.snapshot(out)['ckpt.pt']
+    proc = train(gpu_args(QUICK['llama'], out, init_from='resume', eval_only=True))
+    assert helpers.snapshot(out)['ckpt.pt'] == before
+    final = helpers.run_log(ref_out)[0]['evals'][-1]
+    assert f"eval iter 8: train loss {final['train_loss']:.4f}, val loss {final['val_loss']:.4f}" in proc.stdout
+
+
+def test_sample_on_gpu(runs):
+    ref_out, _ = reference(runs, 'llama')
+    args = [f'--out_dir={ref_out}', '--device=cuda', '--num_samples=2', '--max_new_tokens=64', '--start=def ']
+    proc = helpers.run('sample.py', args, timeout=GPU_TIMEOUT, check=True)
+    samples = proc.stdout.split('---------------\n')
+    assert len(samples) == 3 and all(s.strip() for s in samples[:2]), proc.stdout[-2000:]
+    assert helpers.run('sample.py', args, timeout=GPU_TIMEOUT, check=True).stdout == proc.stdout  # seeded
+
+
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_export_hf_of_gpu_checkpoint(arch, runs, tmp_path, record_property):
+    """export_hf.py of a GPU-trained checkpoint: transformers' model gives the same logits on the GPU."""
+    from transformers import AutoModelForCausalLM
+    from checkpoint import load_checkpoint, model_from_checkpoint
+    ref_out, _ = reference(runs, arch)
+    folder = str(tmp_path / 'hf')
+    helpers.run('export_hf.py', ['--ckpt', os.path.join(ref_out, 'ckpt.pt'), '--out', folder], timeout=GPU_TIMEOUT,
+                check=True)
+    ours = model_from_checkpoint(load_checkpoint(os.path.join(ref_out, 'ckpt.pt'))).cuda().eval()
+    theirs = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).cuda().eval()
+    idx = torch.randint(0, ours.config.vocab_size, (2, ours.config.block_size), device='cuda',
+                        generator=torch.Generator(device='cuda').manual_seed(0))
+    with torch.no_grad():
+        a, b = ours(idx)[0].float(), theirs(idx).logits.float()
+    diff = (a - b).abs().max().item()
+    record_property('max_logit_diff', diff)
+    assert diff < 1e-3 * max(1.0, a.abs().max().item()), f"logits differ by {diff:.3g}"
+
+
+def test_bench_on_gpu(stdlib, tmp_path):
+    out = tmp_path / 'bench.jsonl'
+    proc = helpers.run('bench.py', ['config/quick_llama.py', '--device=cuda', '--dtype=bfloat16', '--compile=True',
+                                    '--vocab_size=257', '--bench_iters=3', '--bench_warmup=2', f'--bench_out={out}'],
+                       timeout=GPU_TIMEOUT, check=True)
+    import json
+    result = json.loads(out.read_text().splitlines()[-1])
+    assert result['tokens_per_sec'] > 0 and math.isfinite(result['loss']) and result['peak_mem_gib'] > 0
+    assert f"{result['tokens_per_sec']:,.0f} tok/s" in proc.stdout
+
+
+def test_sigterm_saves_and_resume_continues(stdlib, tmp_path):
+    out = str(tmp_path / 'out')
+    args = gpu_args(QUICK['llama'], out, max_iters=100000, lr_decay_iters=100000)
+    proc = helpers.start('train.py', args)
+    _, lines = helpers.wait_for_line(proc, lambda line: line.startswith('iter 3: loss'), timeout=GPU_TIMEOUT)
+    proc.send_signal(signal.SIGTERM)
+    code, rest = helpers.finish(proc, timeout=GPU_TIMEOUT)
+    lines += rest
+    assert code == 0, '\n'.join(lines[-30:])
+    stopped = helpers.logged_iters(lines)[-1]
+    assert f"stopped at iter {stopped} by SIGTERM; resume with the same command and --init_from=resume" in lines
+    assert load(out)['iter_num'] == stopped
+    resumed = train(gpu_args(QUICK['llama'], out, max_iters=stopped + 3, lr_decay_iters=100000, init_from='resume'))
+    assert helpers.logged_iters(resumed.stdout.splitlines()) == [stopped + 1, stopped + 2, stopped + 3]
+    assert load(out)['iter_num'] == stopped + 3
+
+
+if __name__ == '__main__':
+    sys.exit(pytest.main([__file__, '-q']))
