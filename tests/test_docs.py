@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,8 @@ TRAINED = "needs a trained 1.36B checkpoint in that out_dir (GPU training)"
 HUB = "needs the Hugging Face hub (network)"
 LOCAL = "needs SlimPajama's parquet shards and a tokenizer copied to the machine"
 SKIPPED = {
-    'pip install torch': "installs packages (network); the test runs in the installed environment",
+    'pip install torch --index-url https://download.pytorch.org/whl/cpu':
+        "installs packages (network); the test runs in the installed environment",
     'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
     'huggingface-cli login': HUB,
@@ -240,6 +242,20 @@ def test_readme_test_command_is_what_ci_runs():
         ci = [line.strip() for line in f if line.strip() and not line.startswith('#')]
     assert ci[-1] == 'python3 -m pytest -q tests'
     assert ('README.md', ci[-1]) in doc_commands()
+    # in a virtual environment of its own, made and entered before anything is installed
+    venv = next(i for i, line in enumerate(ci) if line.startswith('python3 -m venv '))
+    activate = next(i for i, line in enumerate(ci) if line.startswith('. ') and 'bin/activate' in line)
+    installs = [i for i, line in enumerate(ci) if 'pip install' in line]
+    assert installs and venv < activate < min(installs)
+
+
+def test_docs_python_is_this_environment(tmp_path):
+    """The docs' `python` runs with this interpreter's packages (a virtual environment's included)."""
+    python_wrapper(str(tmp_path / 'python'))
+    code = 'import sys, pytest, torch; print(sys.prefix); print(torch.__file__)'
+    proc = subprocess.run([str(tmp_path / 'python'), '-c', code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [sys.prefix, torch.__file__]
 
 
 def copy_repo(dst):
@@ -258,14 +274,24 @@ def copy_repo(dst):
             shutil.copy2(source, os.path.join(dst, name))
 
 
+def python_wrapper(path):
+    """The docs' `python` is this interpreter, in this environment: a script that execs sys.executable
+    by its own path. (A symlink to it would not do: Python started through a link in another folder
+    finds no pyvenv.cfg beside it, and runs the base interpreter without a virtual environment's
+    packages.)"""
+    with open(path, 'w') as f:
+        f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    os.chmod(path, 0o755)
+
+
 @pytest.fixture(scope='module')
 def ran(tmp_path_factory):
     """Run every RUN command once, in document order, in a copy of the repo; {command: (process, seconds)}."""
     root = str(tmp_path_factory.mktemp('repo'))
     copy_repo(root)
     bin_dir = str(tmp_path_factory.mktemp('bin'))
-    for name in ('python', 'python3'):  # the docs' `python` is this interpreter
-        os.symlink(sys.executable, os.path.join(bin_dir, name))
+    for name in ('python', 'python3'):
+        python_wrapper(os.path.join(bin_dir, name))
     env = {k: v for k, v in os.environ.items()
            if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')}
     env.update(PATH=bin_dir + os.pathsep + env.get('PATH', ''), PYTHONDONTWRITEBYTECODE='1', PYTHONUNBUFFERED='1',
