@@ -4,11 +4,14 @@ Throughput, MFU and peak memory of train.py's own training step, on synthetic to
     python bench.py config/full_llama_1.36b.py
     python bench.py config/full_gpt2_1.36b.py --batch_size=12 --bench_iters=5
     python bench.py config/full_llama_1.36b.py --bench_sweep=True   # the largest micro-batch that fits
+    python bench.py config/full_llama_1.36b.py --bench_out=bench_results.jsonl   # record it in the repo
 
 The model, optimizer, torch.compile, precision and gradient accumulation are train.py's (setup()
-and train_step()), not copies; only the batches are random tokens made on the device. Prints a
-summary and appends one JSON line to bench_out (GPU, torch version, config, micro-batch,
-accumulation, tokens/s, MFU, step time, peak memory).
+and train_step()), not copies; only the batches are random tokens made on the device. The vocabulary
+is vocab_size, or without it the config's dataset's (its meta.pkl). Prints a summary and appends one
+JSON line to bench_out (GPU, torch version, config, micro-batch, accumulation, tokens/s, MFU, step
+time, peak memory): by default bench_results.local.jsonl, which git ignores; the repo's record of
+measurements is bench_results.jsonl, written only when named.
 """
 
 import json
@@ -22,13 +25,14 @@ import torch
 
 import train
 from configurator import UserError, run_cli
+from loader import load_meta, resolve_dataset
 
 BENCH_DEFAULTS = dict(
     bench_iters=5,          # timed optimizer steps
     bench_warmup=2,         # untimed optimizer steps first (compilation, allocator warm-up)
     bench_sweep=False,      # try micro-batches upward until one does not fit, each in a fresh process
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
-    bench_out='bench_results.jsonl',
+    bench_out='bench_results.local.jsonl',  # untracked; --bench_out=bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
 )
 
@@ -54,9 +58,18 @@ def synchronize(c):
         torch.cuda.synchronize()
 
 
+def dataset_vocab_size(c):
+    """The vocabulary of the config's dataset (its meta.pkl), for a config that leaves vocab_size unset."""
+    try:
+        return load_meta(resolve_dataset(c.dataset))['vocab_size']
+    except UserError as e:
+        raise UserError(f"bench.py needs vocab_size (its tokens are synthetic): pass --vocab_size=N, or prepare the "
+                        f"config's dataset so that its meta.pkl gives it ({e})") from None
+
+
 def run(c):
     if c.vocab_size is None:
-        raise UserError("bench.py needs vocab_size (its tokens are synthetic): set it in the config or --vocab_size=")
+        c.vocab_size = dataset_vocab_size(c)
     c.init_from, c.overwrite = "scratch", True  # bench.py reads and writes no checkpoint
     s = train.setup(c, make_batches=SyntheticBatches)
     tokens_per_iter = c.gradient_accumulation_steps * c.batch_size * c.block_size
@@ -87,7 +100,8 @@ def run(c):
         date=datetime.now().isoformat(timespec='seconds'),
         device=torch.cuda.get_device_name(c.device) if c.device.startswith('cuda') else c.device,
         world_size=s.dist.world_size, torch=torch.__version__, config=c.bench_config, arch=c.arch,
-        parameters=s.raw_model.num_params(), batch_size=c.batch_size, block_size=c.block_size,
+        parameters=s.raw_model.num_params(), vocab_size=s.raw_model.config.vocab_size, batch_size=c.batch_size,
+        block_size=c.block_size,
         gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.dev.dtype, compile=c.compile,
         activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp,
         tokens_per_iter=tokens_per_iter, step_time=step_time, tokens_per_sec=tokens_per_sec,

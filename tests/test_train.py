@@ -3,9 +3,8 @@ train.py through its real command line, on CPU, with the production config files
 2-layer, 64-wide model: the loss falls for both architectures, the run log holds what it promises,
 a resumed run is bit-identical to an uninterrupted one (dropout on, so the RNG restore counts),
 eval_only writes no checkpoint, sample.py prints text, the lr schedule, config errors, the
-checkpoint's contents, and bench.py on CPU.
+checkpoint's contents (bench.py: test_bench.py).
 """
-import json
 import math
 import os
 import shutil
@@ -253,36 +252,3 @@ def test_wrong_type(tmp_path):
 def test_missing_config_file(tmp_path):
     message = config_error(['config/no_such_config.py'], tmp_path)
     assert 'config/no_such_config.py' in message and 'not found' in message
-
-
-# -----------------------------------------------------------------------------
-# bench.py on CPU
-
-def test_bench_appends_json_line(tmp_path):
-    bench_out = tmp_path / 'bench.jsonl'
-    bench_out.write_text('{"earlier": "result"}\n')
-    proc = run('bench.py', ['config/quick_llama.py', f'--vocab_size={VOCAB}', '--bench_iters=2', '--bench_warmup=1',
-                            f'--bench_out={bench_out}', '--batch_size=4'], check=True, timeout=120)
-    lines = bench_out.read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[0]) == {'earlier': 'result'}
-    result = json.loads(lines[1])
-    assert result['device'] == 'cpu' and result['torch'] == torch.__version__ and result['world_size'] == 1
-    assert result['config'] == 'config/quick_llama.py' and result['arch'] == 'llama'
-    assert result['batch_size'] == 4 and result['block_size'] == 128 and result['gradient_accumulation_steps'] == 1
-    assert result['tokens_per_iter'] == 4 * 128
-    assert result['tokens_per_sec'] == pytest.approx(result['tokens_per_iter'] / result['step_time'])
-    assert result['tokens_per_sec'] > 0 and math.isfinite(result['loss'])
-    assert result['mfu'] is None  # no known CPU peak
-    assert f"{result['tokens_per_sec']:,.0f} tok/s" in proc.stdout
-
-
-def test_bench_sweep_stops_at_the_first_micro_batch_that_fails(tmp_path):
-    """Each size runs in a fresh process; the first failure (here batch_size=0, rejected like an
-    out-of-memory exit would be) ends the sweep, and the largest size before it is reported."""
-    bench_out = tmp_path / 'bench.jsonl'
-    proc = run('bench.py', ['config/quick_llama.py', f'--vocab_size={VOCAB}', '--bench_iters=1', '--bench_warmup=1',
-                            f'--bench_out={bench_out}', '--bench_sweep=True', '--bench_sweep_sizes=1,2,0,4'],
-               check=True, timeout=240)
-    assert 'largest micro-batch that fits: 2' in proc.stdout
-    assert [json.loads(line)['batch_size'] for line in bench_out.read_text().splitlines()] == [1, 2]
-    assert 'micro-batch 4' not in proc.stdout
