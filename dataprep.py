@@ -429,6 +429,9 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
             files[split].flush()
             os.fsync(files[split].fileno())
             files[split].close()
+        if not bar.disable and bar.total != bar.n:  # the source's count was an estimate: end the bar at 100%
+            bar.total = bar.n
+            bar.refresh()
         bar.close()
 
         meta = {'vocab_size': tokenizer.vocab_size, 'tokenizer': dict(spec), 'bos_id': bos_id,

@@ -262,6 +262,28 @@ def test_hub_source_reads_train_then_validation(inputs, monkeypatch, tmp_path):
     assert source.total is None and list(source.documents) == [('train', DOCS[40]), ('val', VAL_DOCS[0])]
 
 
+def test_progress_bar_ends_at_its_total(tmp_path, capsys):
+    """A source's document count may be an estimate (documents it skips, a bad count): the bar still
+    ends full, at the count of documents written."""
+    spec = {'kind': 'bytes', 'name': 'utf-8'}
+    documents = [('val' if i % 5 == 4 else 'train', f"document {i}\n") for i in range(10)]
+    source = dataprep.Source('ten documents', {'train': 'train', 'val': 'val'}, iter(documents), total=12)
+    dataprep.write_dataset(str(tmp_path), dataprep.load_tokenizer(spec), spec, False, source, num_proc=1)
+    last = capsys.readouterr().err.replace('\r', '\n').strip().splitlines()[-1]
+    assert '10/10 ' in last and '100%' in last, last
+
+
+def test_python_stdlib_progress_total_counts_the_documents_kept():
+    """A few standard-library test files are not UTF-8 and are skipped: the total leaves them out."""
+    import argparse
+    path = os.path.join(REPO, 'data', 'python_stdlib', 'prepare.py')
+    spec = importlib.util.spec_from_file_location('stdlib_prepare', path)
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    source = prepare.stdlib_source(argparse.Namespace(max_docs=None))
+    assert source.total == len(list(source.documents)) > 1000
+
+
 def test_load_tokenizer_kinds(gpt2_ranks, llama_tokenizer):
     text = 'x = "héllo" + 中文  \n\t😀'
     for spec in ({'kind': 'bytes', 'name': 'utf-8'}, {'kind': 'tiktoken', 'name': gpt2_ranks},

@@ -39,21 +39,21 @@ def stdlib_files(root):
 def stdlib_source(args):
     root = sysconfig.get_paths()['stdlib']
     paths = stdlib_files(root)[:args.max_docs]
-
-    def documents():
-        for index, path in enumerate(paths):
-            with open(os.path.join(root, path), 'rb') as f:
-                data = f.read()
-            try:
-                text = data.decode('utf-8')
-            except UnicodeDecodeError:  # a few test files are in other encodings on purpose
-                continue
-            yield ('val' if index % VAL_EVERY == VAL_EVERY - 1 else 'train'), text
+    # read up front (at most MAX_BYTES), so that the progress bar's total counts only the documents kept
+    documents = []
+    for index, path in enumerate(paths):
+        with open(os.path.join(root, path), 'rb') as f:
+            data = f.read()
+        try:
+            text = data.decode('utf-8')
+        except UnicodeDecodeError:  # a few test files are in other encodings on purpose
+            continue
+        documents.append((('val' if index % VAL_EVERY == VAL_EVERY - 1 else 'train'), text))
 
     return dataprep.Source(description=f'Python {sys.version.split()[0]} standard library ({root})',
                            split_names={'train': '.py files but every 20th (library, then tests, by path)',
                                         'val': 'every 20th .py file (library, then tests, by path)'},
-                           documents=documents(), total=len(paths))
+                           documents=documents, total=len(documents))
 
 
 RECIPE = dataprep.Recipe(
