@@ -20,6 +20,17 @@ RESULTS = os.path.join(HERE, 'results.jsonl')
 _checks, _start = {}, time.time()
 
 
+def pytest_configure(config):
+    """The quick configs' dataset, prepared once as the README says (seconds), before any worker starts."""
+    config.addinivalue_line('markers', 'xdist_group(name): runs of one group share a pytest-xdist worker')
+    if not torch.cuda.is_available() or hasattr(config, 'workerinput'):
+        return
+    folder = os.path.join(REPO, 'data', 'python_stdlib')
+    if not all(os.path.exists(os.path.join(folder, f)) for f in ('train.bin', 'val.bin', 'meta.pkl')):
+        subprocess.run([sys.executable, os.path.join(folder, 'prepare.py')], cwd=REPO, check=True,
+                       capture_output=True)
+
+
 def pytest_collection_modifyitems(config, items):
     if not torch.cuda.is_available():
         skip = pytest.mark.skip(reason="no CUDA device: the GPU suite runs on a machine with an NVIDIA GPU "
@@ -51,8 +62,8 @@ def git_commit():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not torch.cuda.is_available() or not _checks:
-        return  # a CPU machine records nothing
+    if not torch.cuda.is_available() or not _checks or hasattr(session.config, 'workerinput'):
+        return  # a CPU machine records nothing; with pytest-xdist the controller writes the line
     checks = list(_checks.values())
     totals = {k: sum(c['outcome'] == k for c in checks) for k in ('passed', 'failed', 'skipped')}
     line = dict(date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
