@@ -23,7 +23,7 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ('README.md', 'TRAINING_GUIDE.md')
-TIMEOUT = 900  # seconds for one command; the quick start takes about 1.5 minutes on 2 idle cores
+TIMEOUT = 900  # seconds for one command; the quick start trains for about 3 minutes on 2 idle cores
 
 SMOKE = ('--dataset=python_stdlib --vocab_size=257 --n_layer=2 --n_head=4 --n_kv_head=4 --n_embd=64 --d_ff=None '
          '--block_size=64 --batch_size=4 --gradient_accumulation_steps=2')
