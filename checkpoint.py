@@ -127,6 +127,15 @@ def load_optimizer_state(optimizer, state, betas):
     optimizer.load_state_dict({'state': per_param, 'param_groups': state['param_groups']})
     for group in optimizer.param_groups:
         group['betas'] = tuple(betas)
+    # ZeRO-1 loads into its local AdamW and moves each 0-dim tensor ('step') to the CPU, where a fused
+    # (or capturable) AdamW on the GPU cannot use it: put 'step' back beside its parameter
+    local = getattr(optimizer, 'optim', optimizer)
+    for group in local.param_groups:
+        if group.get('fused') or group.get('capturable'):
+            for p in group['params']:
+                step = local.state.get(p, {}).get('step')
+                if torch.is_tensor(step) and step.device != p.device:
+                    local.state[p]['step'] = step.to(p.device, torch.float32)
 
 
 def set_rng_state(state):

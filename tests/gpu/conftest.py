@@ -45,9 +45,15 @@ def pytest_runtest_logreport(report):
     check['seconds'] = round(check['seconds'] + report.duration, 1)
     if report.failed:
         check['outcome'] = 'failed'
-        check['error'] = str(report.longrepr).strip().splitlines()[-1][:300] if report.longrepr else ''
+        check['error'] = str(report.longrepr).strip().splitlines()[-1][:500] if report.longrepr else ''
     elif report.skipped and check['outcome'] != 'failed':
         check['outcome'] = 'skipped'
+    progress = os.environ.get('GPU_SUITE_PROGRESS')  # a file that gets each report as it comes
+    if progress and report.when == 'call' or report.failed:
+        if progress:
+            with open(progress, 'a') as f:
+                f.write(f"{report.nodeid} {report.when} {report.outcome} {report.duration:.1f}s "
+                        f"{dict(report.user_properties)}\n" + (f"{report.longrepr}\n" if report.failed else ''))
     measured = dict(report.user_properties)
     if measured:
         check.setdefault('measured', {}).update(measured)
