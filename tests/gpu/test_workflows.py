@@ -5,13 +5,14 @@ every precision and layout, evaluation, sampling, export and SIGTERM.
 
 What "matches" means here. Each check compares a run to the uninterrupted run of the same
 configuration on the same GPU: the per-iteration losses of the run log and the final weights of
-ckpt.pt. Losses and weights are compared with stated tolerances, not bit-exactly, because the bf16
-flash-attention backward accumulates the query gradient with atomic adds (its summation order, and
-so its last bits, change from run to run); with one key block (block_size 128 in the quick configs)
-there is nothing to race and the runs are expected to be bit-identical, which the results line
-records as the measured difference. The tolerances are far below what a lost optimizer state, a
-wrong RNG or a wrong data position would give (those move the weights by ~lr = 1e-3 and the loss by
-~1e-2 at once).
+ckpt.pt. float32 without compile is deterministic, and its resumed run must be bit-identical. The
+bf16/fp16 compiled runs are not: kernels that accumulate with atomic adds (the compiled embedding
+backward, the flash-attention backward) change the last bits of the gradients from run to run, and
+AdamW's normalized update then moves a weight whose gradient is near zero by up to ~lr per step in
+either direction. So for those runs the max weight difference is bounded by a few lr (the quick
+configs' lr is 2e-3, the 1.36B configs' 3e-4), and the per-iteration losses, which a lost optimizer
+state, RNG or data position would move by 1e-2 or more, are the sharp check. The tolerances below sit
+at 2-4x the differences measured on an H100 (torch 2.11); results.jsonl records every measured one.
 
     python -m pytest -q -n 4 --dist loadgroup tests/gpu    # pytest-xdist: 4 groups side by side on one GPU
 
@@ -35,10 +36,12 @@ GPU_TIMEOUT = 900  # seconds for any one process (the 1.36B runs compile and wri
 QUICK = {'llama': 'config/quick_llama.py', 'gpt2': 'config/quick_gpt2.py'}
 FULL = {'llama': ('config/full_llama_1.36b.py', 32000), 'gpt2': ('config/full_gpt2_1.36b.py', 50257)}
 # max abs differences accepted against the uninterrupted run (see the module docstring)
-LOSS_TOL, WEIGHT_TOL = 1e-3, 5e-4
+LOSS_TOL = 1e-3                                                  # measured <= 2.6e-4
+WEIGHT_TOL = {'bfloat16': 2e-3, 'float16': 1.5e-2, 'float32': 0.0}  # measured 7.4e-4, 7.1e-3, 0.0
 # under torchrun the compiled graph differs from one process's: DDP splits it at its buckets, FSDP2
 # compiles each block and computes with bf16 parameters
-LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL = 2e-2, 2e-3
+LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL = 5e-3, 1.5e-2                 # measured 1.8e-3, 8.1e-3
+FULL_LOSS_TOL, FULL_WEIGHT_TOL = 1e-3, 3e-3                       # measured 3.7e-4, 1.3e-3 (LLaMA 1.36B)
 
 
 def gpu_args(config, out, dataset='python_stdlib', **overrides):
@@ -136,7 +139,7 @@ def test_quick_config_checkpoints_and_resume(arch, runs, tmp_path, record_proper
     assert len(saved_lines(ref_proc)) == 1
     out = str(tmp_path / 'out')
     checkpoint_then_resume(QUICK[arch], out, record_property)
-    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL)
+    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL['bfloat16'])
 
 
 # -----------------------------------------------------------------------------
@@ -155,7 +158,7 @@ def test_precision_checkpoints_and_resume(dtype, compile, runs, tmp_path, record
         record_property('grad_scale', float(ckpt['scaler']['scale']))
     else:
         assert ckpt['scaler'] == {}
-    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL)
+    compare(out, ref_out, record_property, LOSS_TOL, WEIGHT_TOL[dtype])
 
 
 # -----------------------------------------------------------------------------
@@ -195,6 +198,16 @@ def random_tokens(tmp_path_factory):
     return get
 
 
+def scratch_folder(tmp_path):
+    """Where the 1.36B checkpoints go: a RAM disk where one has room for two of them (a save writes
+    ~16 GB beside the previous file), else tmp_path. Only the suite's time depends on it."""
+    if os.path.isdir('/dev/shm') and shutil.disk_usage('/dev/shm').free > 40e9:
+        folder = os.path.join('/dev/shm', 'gpu-suite-' + os.path.basename(str(tmp_path)))
+        os.makedirs(folder, exist_ok=True)
+        return type(tmp_path)(folder)
+    return tmp_path
+
+
 def seconds_in(line, before):
     """The number of seconds in a log line, after the text `before`."""
     return float(line.split(before)[1].split('s')[0])
@@ -208,6 +221,7 @@ def test_full_config_checkpoints_and_resume(arch, random_tokens, tmp_path, recor
     checkpoint is ~16 GB: the folders are removed as soon as they have been compared."""
     config, vocab = FULL[arch]
     data = random_tokens(vocab)
+    tmp_path = scratch_folder(tmp_path)
     small = dict(dataset=data, batch_size=2, gradient_accumulation_steps=2, max_iters=4, lr_decay_iters=4,
                  warmup_iters=1, eval_iters=1)
     out = str(tmp_path / 'out')
@@ -229,11 +243,12 @@ def test_full_config_checkpoints_and_resume(arch, random_tokens, tmp_path, recor
     ldiff = loss_diff(got_losses, want_losses, range(1, 5))
     wdiff = helpers.max_weight_diff(got, load(ref_out)['model'])
     shutil.rmtree(ref_out)
+    record_property('checkpoint_folder', str(tmp_path))
     record_property('max_loss_diff', ldiff)
     record_property('max_weight_diff', wdiff)
     assert all(abs(want_losses[i] - math.log(vocab)) < 0.5 for i in (1, 2)), want_losses  # random tokens
-    assert ldiff <= 1e-3, f"losses differ from the uninterrupted run by up to {ldiff:.3g}"
-    assert wdiff <= 1e-3, f"final weights differ from the uninterrupted run by up to {wdiff:.3g}"
+    assert ldiff <= FULL_LOSS_TOL, f"losses differ from the uninterrupted run by up to {ldiff:.3g}"
+    assert wdiff <= FULL_WEIGHT_TOL, f"final weights differ from the uninterrupted run by up to {wdiff:.3g}"
 
 
 # -----------------------------------------------------------------------------
