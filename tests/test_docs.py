@@ -256,6 +256,9 @@ def test_docs_python_is_this_environment(tmp_path):
     proc = subprocess.run([str(tmp_path / 'python'), '-c', code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines() == [sys.prefix, torch.__file__]
+    python_wrapper(str(tmp_path / 'torchrun'), '-m', 'torch.distributed.run')
+    proc = subprocess.run([str(tmp_path / 'torchrun'), '--help'], capture_output=True, text=True)
+    assert proc.returncode == 0 and '--nproc_per_node' in proc.stdout, proc.stderr[-2000:]
 
 
 def copy_repo(dst):
@@ -274,13 +277,13 @@ def copy_repo(dst):
             shutil.copy2(source, os.path.join(dst, name))
 
 
-def python_wrapper(path):
+def python_wrapper(path, *args):
     """The docs' `python` is this interpreter, in this environment: a script that execs sys.executable
-    by its own path. (A symlink to it would not do: Python started through a link in another folder
-    finds no pyvenv.cfg beside it, and runs the base interpreter without a virtual environment's
-    packages.)"""
+    by its own path (with args first). (A symlink to it would not do: Python started through a link in
+    another folder finds no pyvenv.cfg beside it, and runs the base interpreter without a virtual
+    environment's packages.)"""
     with open(path, 'w') as f:
-        f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        f.write(f'#!/bin/sh\nexec {shlex.join([sys.executable, *args])} "$@"\n')
     os.chmod(path, 0o755)
 
 
@@ -292,6 +295,7 @@ def ran(tmp_path_factory):
     bin_dir = str(tmp_path_factory.mktemp('bin'))
     for name in ('python', 'python3'):
         python_wrapper(os.path.join(bin_dir, name))
+    python_wrapper(os.path.join(bin_dir, 'torchrun'), '-m', 'torch.distributed.run')  # what torchrun runs
     env = {k: v for k, v in os.environ.items()
            if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')}
     env.update(PATH=bin_dir + os.pathsep + env.get('PATH', ''), PYTHONDONTWRITEBYTECODE='1', PYTHONUNBUFFERED='1',
