@@ -39,6 +39,7 @@ SKIPPED = {
         "installs packages (network); the test runs in the installed environment",
     'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
+    'python -m pytest -q -n 4 --dist loadgroup tests/gpu': GPU,
     'huggingface-cli login': HUB,
     'python data/slimpajama_6b_llama/prepare.py': HUB + ", and a Llama-2 login",
     'python data/slimpajama_6b_gpt2/prepare.py': HUB,
@@ -127,6 +128,13 @@ def check_printed(*expected):
     return check
 
 
+def check_two_processes(proc, root):
+    log = run_log(root, 'out-quick-llama-2cpu')
+    assert log['env']['world_size'] == 2 and [r['iter'] for r in log['iters']][-1] == 20
+    assert log['config']['backend'] == 'gloo'
+    assert checkpoint(root, 'out-quick-llama-2cpu')['iter_num'] == 20
+
+
 def check_validate(proc, root):
     assert 'FAIL' not in proc.stdout and re.search(r'(\d+)/\1 checks passed', proc.stdout), proc.stdout[-2000:]
 
@@ -186,6 +194,9 @@ RUN = {
     'python train.py config/quick_llama.py': check_quick_start,
     'python sample.py --out_dir=out-quick-llama': check_samples(3),
     'python test_imports.py': check_imports,
+    'torchrun --standalone --nproc_per_node=2 train.py config/quick_llama.py --gradient_accumulation_steps=2 '
+    '--max_iters=20 --eval_interval=10 --out_dir=out-quick-llama-2cpu': check_two_processes,
+    'python train.py --help': check_printed('eval_only', 'use_fsdp', 'process group backend on GPU'),
     f'{COST} --model_config configs/models/llama_1.36b.json': check_printed('1,294,159,104', '2.7469', '2.6787'),
     f'{COST} --model_config configs/models/gpt2_1.36b.json': check_printed('1,404,968,832', '2.7380', '2.6695'),
     f'{COST} --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc':
