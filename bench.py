@@ -15,7 +15,6 @@ measurements is bench_results.jsonl, written only when named.
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -38,7 +37,8 @@ BENCH_DEFAULTS = dict(
 
 
 class SyntheticBatches:
-    """Uniform random tokens made on the device: the same shapes as the loader's batches."""
+    """Uniform random tokens made on the device: the same shapes as the loader's batches (a
+    loader.Batches, without evaluation batches: bench.py never evaluates)."""
 
     def __init__(self, c, mconf):
         self.c, self.vocab_size = c, mconf.vocab_size
@@ -71,13 +71,13 @@ def run(c):
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
     c.init_from, c.overwrite = "scratch", True  # bench.py reads and writes no checkpoint
-    s = train.setup(c, make_batches=SyntheticBatches)
+    s = train.setup(c, make_batches=SyntheticBatches)  # a train.Trainer
     tokens_per_iter = c.gradient_accumulation_steps * c.batch_size * c.block_size
     flops_per_token = s.raw_model.flops_per_token(c.block_size)
     lr = train.get_lr(c.warmup_iters, c)
     for group in s.optimizer.param_groups:
         group['lr'] = lr
-    step = lambda it: train.train_step(s.model, s.optimizer, s.scaler, s.batches, it, c, s.dist, s.dev)
+    step = lambda it: train.train_step(s, it)
 
     t0 = time.time()
     for it in range(c.bench_warmup):
@@ -92,25 +92,25 @@ def run(c):
     synchronize(c)
     step_time = (time.time() - t0) / c.bench_iters
     tokens_per_sec = tokens_per_iter / step_time
-    mfu = (flops_per_token * tokens_per_sec / (s.peak_tflops * 1e12 * s.dist.world_size)
+    mfu = (flops_per_token * tokens_per_sec / (s.peak_tflops * 1e12 * s.ranks.world_size)
            if s.peak_tflops else None)
     peak_mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if c.device.startswith('cuda') else None
     reserved = torch.cuda.max_memory_reserved(c.device) / 2**30 if c.device.startswith('cuda') else None
     result = dict(
         date=datetime.now().isoformat(timespec='seconds'),
         device=torch.cuda.get_device_name(c.device) if c.device.startswith('cuda') else c.device,
-        world_size=s.dist.world_size, torch=torch.__version__, config=c.bench_config, arch=c.arch,
+        world_size=s.ranks.world_size, torch=torch.__version__, config=c.bench_config, arch=c.arch,
         parameters=s.raw_model.num_params(), vocab_size=s.raw_model.config.vocab_size, batch_size=c.batch_size,
         block_size=c.block_size,
-        gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.dev.dtype, compile=c.compile,
+        gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.device.dtype, compile=c.compile,
         activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp,
         tokens_per_iter=tokens_per_iter, step_time=step_time, tokens_per_sec=tokens_per_sec,
         flops_per_token=flops_per_token, mfu=mfu, peak_tflops=s.peak_tflops, peak_mem_gib=peak_mem,
         peak_reserved_gib=reserved, warmup_seconds=warmup_seconds, loss=loss.item(),
         command='python bench.py ' + ' '.join(c.argv))
-    if c.bench_profile and s.dist.master:
+    if c.bench_profile and s.ranks.master:
         profile(step, c)
-    if s.dist.master:
+    if s.ranks.master:
         print(f"{result['device']} | {c.arch} {result['parameters'] / 1e9:.2f}B | micro-batch {c.batch_size} x "
               f"{c.gradient_accumulation_steps} x {c.block_size} | {step_time * 1000:.0f} ms/step | "
               f"{tokens_per_sec:,.0f} tok/s" + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")

@@ -10,6 +10,7 @@ The memmap is opened per batch: a long-lived np.memmap grows the process's memor
 
 import os
 import pickle
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -47,13 +48,24 @@ def load_meta(data_dir):
     return meta
 
 
-class TokenBatches:
-    """Random (x, y) windows of block_size + 1 tokens from one dataset folder."""
+class Batches(Protocol):
+    """What train.py reads its batches from: TokenBatches here, bench.py's SyntheticBatches."""
 
-    def __init__(self, data_dir, batch_size, block_size, seed, device='cpu', vocab_size=None):
+    def batch(self, split: str, iteration: int, micro_step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of global micro-step micro_step of an iteration, on the training device."""
+
+    def eval_batch(self, split: str, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The index-th of the fixed evaluation batches of a split."""
+
+
+class TokenBatches:
+    """Random (x, y) windows of block_size + 1 tokens from one dataset folder. meta: its meta.pkl,
+    where the caller has read it already."""
+
+    def __init__(self, data_dir, batch_size, block_size, seed, device='cpu', vocab_size=None, meta=None):
         self.data_dir, self.batch_size, self.block_size, self.seed = data_dir, batch_size, block_size, seed
         self.device = torch.device(device)
-        self.meta = load_meta(data_dir)
+        self.meta = meta if meta is not None else load_meta(data_dir)
         self.dtype = np.dtype(self.meta.get('dtype', 'uint16'))
         for split in SPLITS:
             n = self.num_tokens(split)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The architecture presets (shared/DESIGN.md, "The model"). d_ff is a rule, not a number.
+# The architecture presets (config/ARCH_LLAMA.md, config/ARCH_GPT2.md). d_ff is a rule, not a number.
 PRESETS = {
     'llama': dict(norm='rmsnorm', position='rope', mlp='swiglu', norm_placement='pre',
                   tie_embeddings=False, bias=False, norm_eps=1e-5, rope_theta=10000.0, residual_dtype='float32'),

@@ -17,10 +17,11 @@ import math
 import os
 import resource
 import signal
-import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Optional
 
 
 # fewer, growable CUDA memory segments: less fragmentation (reserved closer to allocated)
@@ -31,16 +32,16 @@ from checkpoint import (load_checkpoint, load_model_state, restore_training_stat
                         training_state)
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
 from gpu_specs import peak_tflops as gpu_peak_tflops
-from loader import TokenBatches, load_meta, resolve_dataset
+from loader import Batches, TokenBatches, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
 
 # -----------------------------------------------------------------------------
 # defaults: every key here can be set by a config file or --key=value
 # I/O
-out_dir = 'out'
-eval_interval = 2000
-log_interval = 1
-eval_iters = 200
+out_dir = 'out'              # folder of ckpt.pt and the run logs (run_*.json)
+eval_interval = 2000         # evaluate, and save a checkpoint, every this many iterations
+log_interval = 1             # a log line every this many iterations
+eval_iters = 200             # batches per split in each evaluation, shared over the ranks
 eval_only = False            # load (init_from), evaluate train and val, print and log, write no checkpoint
 eval_at_start = False        # evaluate before the first step (as nanoGPT does at iteration 0)
 always_save_checkpoint = True  # save at every evaluation, not only when val loss improves
@@ -49,35 +50,35 @@ overwrite = False            # allow a scratch run to replace a run whose out_di
 # logging
 wandb_log = False
 wandb_project = 'llm-pretrain'
-wandb_run_name = 'run'
+wandb_run_name = 'run'       # the W&B run's name
 tensorboard_log = False      # event files under out_dir/tensorboard
 # data
 dataset = 'python_stdlib'    # a folder under data/, or a path to a folder with train.bin, val.bin, meta.pkl
 gradient_accumulation_steps = 1  # micro-steps per optimizer step, summed over all ranks (nanoGPT's meaning)
 batch_size = 12              # micro-batch size per rank
 # model (every ModelConfig field; None = the arch preset's value; vocab_size None = the dataset's)
-arch = 'llama'
+arch = 'llama'               # 'llama' | 'gpt2': the preset that fills the model keys left at None
 n_layer = 12
 n_head = 12
-n_kv_head = None
+n_kv_head = None             # None = n_head; fewer = grouped-query attention
 n_embd = 768
-d_ff = None
+d_ff = None                  # MLP hidden size; None = the preset's rule
 block_size = 1024
 vocab_size = None
-bias = None
+bias = None                  # biases in linear layers and LayerNorm
 dropout = 0.0
-norm = None
+norm = None                  # 'rmsnorm' | 'layernorm'
 norm_eps = None
-norm_placement = None
-position = None
+norm_placement = None        # 'pre' | 'post'
+position = None              # 'rope' | 'learned'
 rope_theta = None
-mlp = None
-tie_embeddings = None
+mlp = None                   # 'swiglu' | 'gelu'
+tie_embeddings = None        # the output layer shares the input embedding's matrix
 residual_dtype = None        # 'float32' (preset) | 'compute': the residual stream in autocast's dtype
 # AdamW
 learning_rate = 6e-4
-max_iters = 600000
-weight_decay = 0.1
+max_iters = 600000           # optimizer steps in all
+weight_decay = 0.1           # AdamW decay of the matmul weights (not norms, biases or untied embeddings)
 beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0              # 0 disables clipping (the norm is still measured and logged)
@@ -92,7 +93,7 @@ device = 'cuda'              # 'cuda', 'cuda:1', 'cpu', 'mps'
 dtype = 'bfloat16'           # autocast dtype on GPU: 'bfloat16' | 'float16' (GradScaler) | 'float32'
 compile = True               # torch.compile the model
 compile_mode = 'default'     # torch.compile mode: 'default' | 'max-autotune-no-cudagraphs' | 'max-autotune' | 'reduce-overhead'
-seed = 1337
+seed = 1337                  # initial weights and the order of the batches
 use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOptimizer)
 use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
 activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
@@ -119,25 +120,45 @@ def parse_config(argv, extra_defaults=None):
 # -----------------------------------------------------------------------------
 # setup
 
-def setup_distributed(c):
-    """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them this is one process."""
-    dist = SimpleNamespace(enabled='RANK' in os.environ and 'LOCAL_RANK' in os.environ,
-                           rank=0, local_rank=0, world_size=1)
+@dataclass
+class Ranks:
+    """The processes of this run: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them, one."""
+    enabled: bool = False    # under torchrun (a process group exists)
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    micro_steps: int = 1     # micro-steps per optimizer step on this rank
+
+    @property
+    def master(self):        # rank 0 logs and writes
+        return self.rank == 0
+
+
+@dataclass
+class Device:
+    """Where and in what precision the model trains."""
+    type: str                # 'cuda' | 'cpu' | 'mps'
+    dtype: str               # the training precision in effect: 'float32' | 'bfloat16' | 'float16'
+    ptdtype: torch.dtype
+    autocast: object         # the context every forward runs in
+
+
+def setup_ranks(c):
+    ranks = Ranks(enabled='RANK' in os.environ and 'LOCAL_RANK' in os.environ)
     if c.use_zero1 and c.use_fsdp:
         raise UserError("use_zero1 and use_fsdp are exclusive: FSDP2 already shards the optimizer state")
-    if dist.enabled:
-        dist.rank, dist.local_rank = int(os.environ['RANK']), int(os.environ['LOCAL_RANK'])
-        dist.world_size = int(os.environ['WORLD_SIZE'])
-    if c.gradient_accumulation_steps % dist.world_size:
+    if ranks.enabled:
+        ranks.rank, ranks.local_rank = int(os.environ['RANK']), int(os.environ['LOCAL_RANK'])
+        ranks.world_size = int(os.environ['WORLD_SIZE'])
+    if c.gradient_accumulation_steps % ranks.world_size:
         raise UserError(f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be divisible by the "
-                        f"number of processes ({dist.world_size}): it counts micro-steps over all ranks, e.g. "
-                        f"--gradient_accumulation_steps={dist.world_size * max(1, c.gradient_accumulation_steps // dist.world_size)}")
-    dist.micro_steps = c.gradient_accumulation_steps // dist.world_size  # per rank
-    dist.master = dist.rank == 0
-    return dist
+                        f"number of processes ({ranks.world_size}): it counts micro-steps over all ranks, e.g. "
+                        f"--gradient_accumulation_steps={ranks.world_size * max(1, c.gradient_accumulation_steps // ranks.world_size)}")
+    ranks.micro_steps = c.gradient_accumulation_steps // ranks.world_size
+    return ranks
 
 
-def setup_device(c, dist):
+def setup_device(c, ranks):
     if c.device.startswith('cuda') and not torch.cuda.is_available():
         raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu (small models) or check nvidia-smi")
     if c.dtype not in ('float32', 'bfloat16', 'float16'):
@@ -145,9 +166,9 @@ def setup_device(c, dist):
     device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
     if device_type != 'cuda':
         c.backend = 'gloo'  # off the GPU; the effective configuration shows the backend in use
-    if dist.enabled:
+    if ranks.enabled:
         if device_type == 'cuda':
-            c.device = f'cuda:{dist.local_rank}'
+            c.device = f'cuda:{ranks.local_rank}'
             torch.cuda.set_device(c.device)
         torch.distributed.init_process_group(backend=c.backend)
     train_dtype = c.dtype if device_type == 'cuda' else 'float32'  # fp32 off the GPU
@@ -168,7 +189,7 @@ def setup_device(c, dist):
     # autocast keeps fp32 master weights and runs matmuls in bf16/fp16; the model is never cast wholesale
     autocast = (contextlib.nullcontext() if train_dtype == 'float32'
                 else torch.autocast(device_type=device_type, dtype=ptdtype))
-    return SimpleNamespace(type=device_type, dtype=train_dtype, ptdtype=ptdtype, autocast=autocast)
+    return Device(type=device_type, dtype=train_dtype, ptdtype=ptdtype, autocast=autocast)
 
 
 def model_config(c, ckpt_args=None, dataset_vocab=None):
@@ -191,17 +212,25 @@ def model_config(c, ckpt_args=None, dataset_vocab=None):
         raise UserError(str(e)) from None
 
 
-def parallelize(model, c, dist, dev):
+def recomputed_in_backward(forward):
+    """forward, wrapped so that its activations are recomputed in backward instead of kept."""
+    from torch.utils.checkpoint import checkpoint
+
+    def run(*args):
+        return checkpoint(forward, *args, use_reentrant=False)
+    return run
+
+
+def parallelize(model, c, ranks, dev):
     """Apply activation checkpointing, torch.compile and DDP / FSDP2 to an unmodified model
     (torchtitan's recipe: the model file knows nothing about parallelism)."""
     if c.activation_checkpointing:
-        from torch.utils.checkpoint import checkpoint
         for block in model.blocks:  # an instance-level forward: the state dict keeps its names
-            block.forward = (lambda fwd: lambda *args: checkpoint(fwd, *args, use_reentrant=False))(block.forward)
+            block.forward = recomputed_in_backward(block.forward)
     if c.use_fsdp:
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        mesh = init_device_mesh(dev.type, (dist.world_size,))
+        mesh = init_device_mesh(dev.type, (ranks.world_size,))
         # bf16 params for compute, fp32 gradient reduction; fp32 master weights stay sharded
         mp = MixedPrecisionPolicy(param_dtype=dev.ptdtype, reduce_dtype=torch.float32) if dev.type == 'cuda' else None
         kwargs = dict(mesh=mesh, **({'mp_policy': mp} if mp is not None else {}))
@@ -213,15 +242,15 @@ def parallelize(model, c, dist, dev):
         return model
     if c.compile:
         model = torch.compile(model, mode=c.compile_mode)
-    if dist.enabled:
+    if ranks.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
         # gradients as views into DDP's all-reduce buckets: no second fp32 copy of every gradient
-        model = DDP(model, device_ids=[dist.local_rank] if dev.type == 'cuda' else None,
+        model = DDP(model, device_ids=[ranks.local_rank] if dev.type == 'cuda' else None,
                     gradient_as_bucket_view=True)
     return model
 
 
-def build_optimizer(raw_model, c, dist, dev):
+def build_optimizer(raw_model, c, dev):
     groups = raw_model.param_groups(c.weight_decay)
     kwargs = dict(lr=c.learning_rate, betas=(c.beta1, c.beta2))
     if dev.type == 'cuda':
@@ -248,60 +277,62 @@ def get_lr(it, c):
 # -----------------------------------------------------------------------------
 # the training step, shared with bench.py
 
-def train_step(model, optimizer, scaler, batches, iter_num, c, dist, dev):
-    """One optimizer step: dist.micro_steps forward/backward passes on this rank, clip, step.
+def train_step(t, iter_num):
+    """One optimizer step: t.ranks.micro_steps forward/backward passes on this rank, clip, step.
     Returns (mean loss over this rank's micro-steps, grad norm, stepped), the first two as device
     tensors: nothing here waits for the GPU except the finiteness check of the grad norm."""
+    c, ranks, model, scaler = t.config, t.ranks, t.model, t.scaler
     loss_sum = torch.zeros((), device=c.device)
     # rank r reads global micro-steps r, r + W, r + 2W, ...: the same set of batches for any W
-    steps = [dist.rank + k * dist.world_size for k in range(dist.micro_steps)]
-    x, y = batches.batch('train', iter_num, steps[0])
-    for k in range(dist.micro_steps):
-        last = k == dist.micro_steps - 1
+    steps = [ranks.rank + k * ranks.world_size for k in range(ranks.micro_steps)]
+    x, y = t.batches.batch('train', iter_num, steps[0])
+    for k in range(ranks.micro_steps):
+        last = k == ranks.micro_steps - 1
         # DDP: no gradient all-reduce until the last micro-step; the context covers forward and backward
         sync = contextlib.nullcontext() if last or not hasattr(model, 'no_sync') else model.no_sync()
         with sync:
-            with dev.autocast:
+            with t.device.autocast:
                 _, loss = model(x, y, return_logits=False)
-                loss = loss / dist.micro_steps
+                loss = loss / ranks.micro_steps
             if not last:  # fetch the next micro-batch while the GPU works on this one
-                x, y = batches.batch('train', iter_num, steps[k + 1])
+                x, y = t.batches.batch('train', iter_num, steps[k + 1])
             scaler.scale(loss).backward()
         loss_sum += loss.detach()
-    scaler.unscale_(optimizer)
+    scaler.unscale_(t.optimizer)
     # measured before the gradients are cleared; with grad_clip 0 the norm is only measured
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip if c.grad_clip > 0 else float('inf'))
     if hasattr(grad_norm, 'full_tensor'):  # FSDP2: a replicated DTensor
         grad_norm = grad_norm.full_tensor()
     stepped = True
-    if dev.dtype == 'float16':
-        scaler.step(optimizer)  # skips the step itself on inf/nan, and lowers the scale
+    if t.device.dtype == 'float16':
+        scaler.step(t.optimizer)  # skips the step itself on inf/nan, and lowers the scale
         scaler.update()
     elif torch.isfinite(grad_norm).item():  # the same on every rank: the norm is of the reduced gradients
-        optimizer.step()
+        t.optimizer.step()
     else:
         stepped = False
-    optimizer.zero_grad(set_to_none=True)
+    t.optimizer.zero_grad(set_to_none=True)
     return loss_sum, grad_norm, stepped
 
 
 @torch.no_grad()
-def evaluate(model, batches, c, dist, dev):
+def evaluate(t):
     """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks).
     Every rank runs the same number of forward passes (FSDP2 gathers weights in each one, so the
     ranks must agree): where eval_iters does not divide by the ranks, the surplus passes count zero."""
+    c, ranks, model = t.config, t.ranks, t.model
     model.eval()
     out = {}
-    rounds = -(-c.eval_iters // dist.world_size)
+    rounds = -(-c.eval_iters // ranks.world_size)
     for split in ('train', 'val'):
         total = torch.zeros(2, device=c.device, dtype=torch.float64)
-        for index in range(dist.rank, rounds * dist.world_size, dist.world_size):
-            x, y = batches.eval_batch(split, index % c.eval_iters)
-            with dev.autocast:
+        for index in range(ranks.rank, rounds * ranks.world_size, ranks.world_size):
+            x, y = t.batches.eval_batch(split, index % c.eval_iters)
+            with t.device.autocast:
                 _, loss = model(x, y, return_logits=False)
             weight = float(index < c.eval_iters)
             total += torch.stack([loss.double() * weight, torch.tensor(weight, device=c.device, dtype=torch.float64)])
-        if dist.enabled:
+        if ranks.enabled:
             torch.distributed.all_reduce(total)
         out[split] = (total[0] / total[1]).item()
     model.train()
@@ -382,8 +413,8 @@ class StopRequest:
     def handle(self, signum, frame):
         self.signal = signal.Signals(signum).name
 
-    def requested(self, dist, dev):
-        if not dist.enabled:
+    def requested(self, ranks, dev):
+        if not ranks.enabled:
             return self.signal is not None
         flag = torch.tensor([1.0 if self.signal else 0.0], device=dev.type if dev.type == 'cuda' else 'cpu')
         torch.distributed.all_reduce(flag)  # every rank stops at the same step
@@ -397,13 +428,48 @@ def format_duration(seconds):
 
 # -----------------------------------------------------------------------------
 
+@dataclass
+class Trainer:
+    """What setup() builds and every later step uses."""
+    config: SimpleNamespace  # the effective configuration: the keys at the top of this file, and user_set
+    ranks: Ranks
+    device: Device
+    mconf: ModelConfig
+    meta: dict               # the dataset's meta.pkl (bench.py: the vocabulary alone)
+    batches: Batches
+    raw_model: Transformer   # the plain model: its state dict is the checkpoint's
+    model: torch.nn.Module   # what trains: compiled, wrapped in DDP, or sharded by FSDP2
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    ckpt_path: str
+    ckpt: Optional[dict]     # the checkpoint resumed from, or None
+    load_seconds: Optional[float]
+    peak_tflops: Optional[float]
+
+    @property
+    def tokens_per_iter(self):
+        c = self.config
+        return c.gradient_accumulation_steps * c.batch_size * c.block_size
+
+
+@dataclass
+class RunState:
+    """What changes as the loop runs (iter_num and best_val_loss are saved in the checkpoint)."""
+    iter_num: int
+    best_val_loss: float
+    start_iter: int
+    nonfinite_in_row: int = 0
+    nonfinite_total: int = 0
+
+
 def setup(c, make_batches=None):
-    """Everything before the loop. Validates all input before anything is written to disk."""
+    """Everything before the loop. Validates all input before anything is written to disk.
+    make_batches(c, mconf): bench.py's synthetic batches instead of the config's dataset."""
     for key in ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_iters', 'log_interval'):
         if getattr(c, key) < 1:
             raise UserError(f"{key} must be a positive integer, got {getattr(c, key)}")
-    dist = setup_distributed(c)
-    dev = setup_device(c, dist)
+    ranks = setup_ranks(c)
+    dev = setup_device(c, ranks)
     if c.init_from not in ('scratch', 'resume'):
         raise UserError(f"init_from must be 'scratch' or 'resume', got {c.init_from!r}")
     ckpt_path = os.path.join(c.out_dir, 'ckpt.pt')
@@ -419,13 +485,13 @@ def setup(c, make_batches=None):
     if make_batches is None:  # the dataset named by the config
         data_dir = resolve_dataset(c.dataset)
         meta = load_meta(data_dir)
-    else:  # bench.py: synthetic tokens
+    else:
         data_dir, meta = None, {'vocab_size': c.vocab_size}
     mconf = model_config(c, ckpt['model_args'] if ckpt else None, meta['vocab_size'])
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
     if make_batches is None:
-        batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size)
+        batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size, meta=meta)
     else:
         batches = make_batches(c, mconf)
 
@@ -434,169 +500,206 @@ def setup(c, make_batches=None):
     if ckpt is not None:
         load_model_state(raw_model, ckpt['model'], ckpt_path)
     raw_model.to(c.device)
-    model = parallelize(raw_model, c, dist, dev)
-    optimizer = build_optimizer(raw_model, c, dist, dev)
+    model = parallelize(raw_model, c, ranks, dev)
+    optimizer = build_optimizer(raw_model, c, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
     if ckpt is not None:
         restore_training_state(ckpt, optimizer, scaler, betas=(c.beta1, c.beta2))
-    load_seconds = time.time() - t_load if ckpt is not None else None
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
-    return SimpleNamespace(dist=dist, dev=dev, ckpt=ckpt, ckpt_path=ckpt_path, meta=meta, mconf=mconf,
-                           batches=batches, raw_model=raw_model, model=model, optimizer=optimizer,
-                           scaler=scaler, peak_tflops=peak, load_seconds=load_seconds)
+    return Trainer(config=c, ranks=ranks, device=dev, mconf=mconf, meta=meta, batches=batches, raw_model=raw_model,
+                   model=model, optimizer=optimizer, scaler=scaler, ckpt_path=ckpt_path, ckpt=ckpt,
+                   load_seconds=time.time() - t_load if ckpt is not None else None, peak_tflops=peak)
 
+
+# -----------------------------------------------------------------------------
+# what the loop calls: the run's description, evaluation, checkpoints, progress
+
+def describe_run(t, config_dict, log):
+    c, dev = t.config, t.device
+    log(format_config(config_dict, DEFAULTS))
+    log(f"model: {c.arch}, {t.raw_model.num_params():,} parameters ({t.raw_model.num_matmul_params():,} in matmuls)")
+    log(f"tokens per iteration: {t.tokens_per_iter:,} = {c.gradient_accumulation_steps} micro-steps x "
+        f"{c.batch_size} x {c.block_size} over {t.ranks.world_size} process(es); "
+        f"FLOPs per token: {t.raw_model.flops_per_token(c.block_size) / 1e9:.3f} GFLOP (6N + 12LHQT)")
+    log(f"device: {device_name(t)} x {t.ranks.world_size}, {dev.dtype}, peak "
+        + (f"{t.peak_tflops:g} TFLOP/s dense bf16 per device" if t.peak_tflops else "unknown (no MFU; set peak_tflops)")
+        + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
+    if t.ckpt:
+        done = t.ckpt['config']
+        tokens_done = t.ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
+        log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_done:,} tokens trained, "
+            f"loaded in {t.load_seconds:.1f}s")
+
+
+def device_name(t):
+    return torch.cuda.get_device_name(t.config.device) if t.device.type == 'cuda' else t.config.device
+
+
+def open_run_log(t, config_dict, start_iter):
+    """Rank 0's run log: the checkpoint's, continued, on resume; a new one otherwise."""
+    c = t.config
+    os.makedirs(c.out_dir, exist_ok=True)
+    name = (t.ckpt or {}).get('run_log') or datetime.now().strftime('run_%Y%m%d_%H%M%S.json')
+    header = dict(config=config_dict, model_args=t.mconf.to_dict(),
+                  env=dict(torch=torch.__version__, device=device_name(t), device_type=t.device.type,
+                           world_size=t.ranks.world_size, peak_tflops=t.peak_tflops, start_iter=start_iter,
+                           started=datetime.now().isoformat(timespec='seconds'),
+                           parameters=t.raw_model.num_params(), tokens_per_iter=t.tokens_per_iter,
+                           flops_per_token=t.raw_model.flops_per_token(c.block_size)))
+    return RunLog(c.out_dir, name, header)
+
+
+def run_evaluation(t, state, run_log, trackers, log, t_start):
+    t0 = time.time()
+    losses = evaluate(t)
+    log(f"eval iter {state.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    if run_log is not None:
+        run_log.add('evals', dict(iter=state.iter_num, train_loss=losses['train'], val_loss=losses['val'],
+                                  tokens=state.iter_num * t.tokens_per_iter, time=time.time() - t_start,
+                                  unix_time=time.time(), eval_seconds=time.time() - t0))
+        run_log.write()
+        for track in trackers:
+            track({'eval/train_loss': losses['train'], 'eval/val_loss': losses['val']}, state.iter_num)
+    return losses
+
+
+def save_training(t, state, run_log, config_dict, reason, log):
+    """Write ckpt.pt (a collective: every rank calls it; rank 0 writes). Weights that gave a
+    non-finite gradient never replace the last good checkpoint."""
+    if state.nonfinite_in_row:
+        log(f"no checkpoint at iter {state.iter_num} ({reason}): the last {state.nonfinite_in_row} step(s) had a "
+            f"non-finite grad norm; {t.ckpt_path} keeps the last good one")
+        return
+    t0 = time.time()
+    ckpt = training_state(t.raw_model, t.optimizer, t.scaler, t.ranks.master, model_args=t.mconf.to_dict(),
+                          iter_num=state.iter_num, best_val_loss=state.best_val_loss, config=config_dict,
+                          run_log=os.path.basename(run_log.path) if run_log is not None else None,
+                          tokenizer=t.meta.get('tokenizer'))
+    if t.ranks.master:
+        save_checkpoint(ckpt, t.ckpt_path)
+        log(f"saved checkpoint at iter {state.iter_num} ({reason}) to {t.ckpt_path} in {time.time() - t0:.1f}s "
+            f"(host memory peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB)")
+        run_log.add('events', dict(iter=state.iter_num, event='checkpoint', reason=reason))
+        run_log.write()
+
+
+def skip_nonfinite_step(t, state, run_log, log):
+    """A step whose gradient norm was not finite was skipped: count it, and stop after too many."""
+    state.nonfinite_in_row += 1
+    state.nonfinite_total += 1
+    log(f"iter {state.iter_num}: non-finite grad norm, step skipped ({state.nonfinite_in_row} in a row)")
+    if run_log is not None:
+        run_log.add('events', dict(iter=state.iter_num, event='nonfinite_skip', in_row=state.nonfinite_in_row))
+        run_log.data['nonfinite_steps'] = state.nonfinite_total
+        run_log.write()
+    if state.nonfinite_in_row >= t.config.max_nonfinite_steps:
+        raise UserError(f"{state.nonfinite_in_row} optimizer steps in a row had a non-finite gradient norm; "
+                        f"stopped at iter {state.iter_num}, the last good checkpoint in {t.config.out_dir} is kept: "
+                        f"lower learning_rate or check the data, then resume")
+
+
+class Progress:
+    """The losses and time since the last log line; log() writes one line and one run-log record."""
+
+    def __init__(self, t):
+        self.t = t
+        self.restart()
+
+    def restart(self):
+        self.since, self.iters, self.loss_sum = time.time(), 0, torch.zeros((), device=self.t.config.device)
+
+    def add(self, loss):
+        self.iters += 1
+        self.loss_sum += loss
+
+    def log(self, state, lr, grad_norm, run_log, trackers, log, t_start):
+        t, c = self.t, self.t.config
+        if t.ranks.enabled:  # the mean loss over all ranks (only at log intervals)
+            torch.distributed.all_reduce(self.loss_sum)
+            self.loss_sum /= t.ranks.world_size
+        mean_loss = self.loss_sum.item() / self.iters  # the only read-back of the loss
+        dt = (time.time() - self.since) / self.iters
+        tokens_per_sec = t.tokens_per_iter / dt
+        flops_per_token = t.raw_model.flops_per_token(c.block_size)
+        mfu = (flops_per_token * tokens_per_sec / (t.peak_tflops * 1e12 * t.ranks.world_size)
+               if t.peak_tflops else None)
+        mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if t.device.type == 'cuda' else None
+        eta = (c.max_iters - state.iter_num) * dt
+        record = dict(iter=state.iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
+                      tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
+                      tokens=state.iter_num * t.tokens_per_iter, time=time.time() - t_start, unix_time=time.time())
+        log(f"iter {state.iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
+            f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
+            + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")
+            + (f", peak mem {mem:.1f} GiB" if mem is not None else "") + f", ETA {format_duration(eta)}")
+        if run_log is not None:
+            run_log.add('iters', record)
+            run_log.write()
+            for track in trackers:
+                track({k: v for k, v in record.items() if v is not None}, state.iter_num)
+        self.restart()
+
+
+# -----------------------------------------------------------------------------
+# the loop
 
 def main(argv):
     c = parse_config(argv)
-    s = setup(c)
-    dist, dev, raw_model, model, optimizer = s.dist, s.dev, s.raw_model, s.model, s.optimizer
-    master = dist.master
-    config_dict = {k: getattr(c, k) for k in DEFAULTS}
-    tokens_per_iter = c.gradient_accumulation_steps * c.batch_size * c.block_size
-    flops_per_token = raw_model.flops_per_token(c.block_size)
-    trackers = open_trackers(c, config_dict, master)
+    t = setup(c)
+    master = t.ranks.master
     log = print if master else (lambda *a, **k: None)
-    log(format_config(config_dict, DEFAULTS))
-    device_name = torch.cuda.get_device_name(c.device) if dev.type == 'cuda' else c.device
-    log(f"model: {c.arch}, {raw_model.num_params():,} parameters ({raw_model.num_matmul_params():,} in matmuls)")
-    log(f"tokens per iteration: {tokens_per_iter:,} = {c.gradient_accumulation_steps} micro-steps x "
-        f"{c.batch_size} x {c.block_size} over {dist.world_size} process(es); "
-        f"FLOPs per token: {flops_per_token / 1e9:.3f} GFLOP (6N + 12LHQT)")
-    log(f"device: {device_name} x {dist.world_size}, {dev.dtype}, peak "
-        + (f"{s.peak_tflops:g} TFLOP/s dense bf16 per device" if s.peak_tflops else "unknown (no MFU; set peak_tflops)")
-        + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
-
-    iter_num = s.ckpt['iter_num'] if s.ckpt else 0
-    if s.ckpt:
-        done = s.ckpt['config']
-        tokens_done = iter_num * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
-        log(f"resuming from {s.ckpt_path}: iter {iter_num}, {tokens_done:,} tokens trained, "
-            f"loaded in {s.load_seconds:.1f}s")
-    best_val_loss = s.ckpt.get('best_val_loss', float('inf')) if s.ckpt else float('inf')
-    run_log = None
-    if master:
-        os.makedirs(c.out_dir, exist_ok=True)
-        name = s.ckpt.get('run_log') if s.ckpt and s.ckpt.get('run_log') else \
-            datetime.now().strftime('run_%Y%m%d_%H%M%S.json')
-        header = dict(config=config_dict, model_args=s.mconf.to_dict(),
-                      env=dict(torch=torch.__version__, device=device_name, device_type=dev.type,
-                               world_size=dist.world_size, peak_tflops=s.peak_tflops, start_iter=iter_num,
-                               started=datetime.now().isoformat(timespec='seconds'),
-                               parameters=raw_model.num_params(), tokens_per_iter=tokens_per_iter,
-                               flops_per_token=flops_per_token))
-        run_log = RunLog(c.out_dir, name, header)
+    config_dict = {k: getattr(c, k) for k in DEFAULTS}
+    trackers = open_trackers(c, config_dict, master)
+    describe_run(t, config_dict, log)
+    start = t.ckpt['iter_num'] if t.ckpt else 0
+    state = RunState(iter_num=start, start_iter=start,
+                     best_val_loss=t.ckpt.get('best_val_loss', float('inf')) if t.ckpt else float('inf'))
+    run_log = open_run_log(t, config_dict, start) if master else None
+    if run_log is not None:
         log(f"run log: {run_log.path}")
-
-    def run_eval():
-        t0 = time.time()
-        losses = evaluate(model, s.batches, c, dist, dev)
-        record = dict(iter=iter_num, train_loss=losses['train'], val_loss=losses['val'],
-                      tokens=iter_num * tokens_per_iter, time=time.time() - t_start,
-                      unix_time=time.time(), eval_seconds=time.time() - t0)
-        log(f"eval iter {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-        if master:
-            run_log.add('evals', record)
-            run_log.write()
-            for track in trackers:
-                track({'eval/train_loss': losses['train'], 'eval/val_loss': losses['val']}, iter_num)
-        return losses
-
-    def save(reason):
-        if nonfinite_in_row:  # weights that give a non-finite gradient must not replace the last good checkpoint
-            log(f"no checkpoint at iter {iter_num} ({reason}): the last {nonfinite_in_row} step(s) had a non-finite "
-                f"grad norm; {s.ckpt_path} keeps the last good one")
-            return
-        t0 = time.time()
-        state = training_state(raw_model, optimizer, s.scaler, master, model_args=s.mconf.to_dict(),
-                               iter_num=iter_num, best_val_loss=best_val_loss, config=config_dict,
-                               run_log=os.path.basename(run_log.path) if master else None,
-                               tokenizer=s.meta.get('tokenizer'))
-        if master:
-            save_checkpoint(state, s.ckpt_path)
-            log(f"saved checkpoint at iter {iter_num} ({reason}) to {s.ckpt_path} in {time.time() - t0:.1f}s "
-                f"(host memory peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB)")
-            run_log.add('events', dict(iter=iter_num, event='checkpoint', reason=reason))
-            run_log.write()
-
     t_start = time.time()
     if c.eval_only:
-        run_eval()
+        run_evaluation(t, state, run_log, trackers, log, t_start)
         return 0
 
     stop = StopRequest()
-    nonfinite_in_row = nonfinite_total = 0
-    start_iter = iter_num
-    t_last, iters_since_log, loss_acc = time.time(), 0, torch.zeros((), device=c.device)
-    while iter_num < c.max_iters:
-        if iter_num % c.eval_interval == 0 and (iter_num > start_iter or (c.eval_at_start and iter_num == start_iter)):
-            losses = run_eval()
-            if losses['val'] < best_val_loss or c.always_save_checkpoint:
-                best_val_loss = min(best_val_loss, losses['val'])
-                if iter_num > start_iter:
-                    save('eval')
-            t_last = time.time()  # evaluation and checkpoint time stay out of the step time
+    progress = Progress(t)
+    while state.iter_num < c.max_iters:
+        if state.iter_num % c.eval_interval == 0 and (state.iter_num > start or c.eval_at_start):
+            losses = run_evaluation(t, state, run_log, trackers, log, t_start)
+            if losses['val'] < state.best_val_loss or c.always_save_checkpoint:
+                state.best_val_loss = min(state.best_val_loss, losses['val'])
+                if state.iter_num > start:
+                    save_training(t, state, run_log, config_dict, 'eval', log)
+            progress.since = time.time()  # evaluation and checkpoint time stay out of the step time
 
-        lr = get_lr(iter_num, c)
-        for group in optimizer.param_groups:
+        lr = get_lr(state.iter_num, c)
+        for group in t.optimizer.param_groups:
             group['lr'] = lr
-        loss, grad_norm, stepped = train_step(model, optimizer, s.scaler, s.batches, iter_num, c, dist, dev)
+        loss, grad_norm, stepped = train_step(t, state.iter_num)
         if not stepped:
-            nonfinite_in_row += 1
-            nonfinite_total += 1
-            log(f"iter {iter_num}: non-finite grad norm, step skipped ({nonfinite_in_row} in a row)")
-            if master:
-                run_log.add('events', dict(iter=iter_num, event='nonfinite_skip', in_row=nonfinite_in_row))
-                run_log.data['nonfinite_steps'] = nonfinite_total
-                run_log.write()
-            if nonfinite_in_row >= c.max_nonfinite_steps:
-                raise UserError(f"{nonfinite_in_row} optimizer steps in a row had a non-finite gradient norm; "
-                                f"stopped at iter {iter_num}, the last good checkpoint in {c.out_dir} is kept: "
-                                f"lower learning_rate or check the data, then resume")
-            iter_num += 1  # the iteration's batches are skipped with it
+            skip_nonfinite_step(t, state, run_log, log)
+            state.iter_num += 1  # the iteration's batches are skipped with it
             continue
-        nonfinite_in_row = 0
-        iter_num += 1
-        iters_since_log += 1
-        loss_acc += loss
+        state.nonfinite_in_row = 0
+        state.iter_num += 1
+        progress.add(loss)
+        if state.iter_num % c.log_interval == 0 or state.iter_num == c.max_iters:
+            progress.log(state, lr, grad_norm, run_log, trackers, log, t_start)
 
-        if iter_num % c.log_interval == 0 or iter_num == c.max_iters:
-            if dist.enabled:  # the mean loss over all ranks (only at log intervals)
-                torch.distributed.all_reduce(loss_acc)
-                loss_acc /= dist.world_size
-            mean_loss = loss_acc.item() / iters_since_log  # the only read-back of the loss
-            dt = (time.time() - t_last) / iters_since_log
-            tokens_per_sec = tokens_per_iter / dt
-            mfu = (flops_per_token * tokens_per_sec / (s.peak_tflops * 1e12 * dist.world_size)
-                   if s.peak_tflops else None)
-            mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if dev.type == 'cuda' else None
-            eta = (c.max_iters - iter_num) * dt
-            record = dict(iter=iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
-                          tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
-                          tokens=iter_num * tokens_per_iter, time=time.time() - t_start, unix_time=time.time())
-            log(f"iter {iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
-                f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
-                + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")
-                + (f", peak mem {mem:.1f} GiB" if mem is not None else "") + f", ETA {format_duration(eta)}")
-            if master:
-                run_log.add('iters', record)
-                run_log.write()
-                for track in trackers:
-                    track({k: v for k, v in record.items() if v is not None}, iter_num)
-            t_last, iters_since_log, loss_acc = time.time(), 0, torch.zeros((), device=c.device)
-
-        if stop.requested(dist, dev):
-            save(f'stopped by {stop.signal or "signal"}')
-            log(f"stopped at iter {iter_num} by {stop.signal or 'a signal'}; resume with the same command "
+        if stop.requested(t.ranks, t.device):
+            save_training(t, state, run_log, config_dict, f'stopped by {stop.signal or "signal"}', log)
+            log(f"stopped at iter {state.iter_num} by {stop.signal or 'a signal'}; resume with the same command "
                 f"and --init_from=resume")
-            if dist.enabled:
+            if t.ranks.enabled:
                 torch.distributed.barrier()
             return 0
 
-    if iter_num > start_iter or c.eval_at_start:
-        losses = run_eval()
-        best_val_loss = min(best_val_loss, losses['val'])
-    save('end of training')  # always: ckpt.pt then holds the final weights
-    if dist.enabled:
+    if state.iter_num > start or c.eval_at_start:
+        losses = run_evaluation(t, state, run_log, trackers, log, t_start)
+        state.best_val_loss = min(state.best_val_loss, losses['val'])
+    save_training(t, state, run_log, config_dict, 'end of training', log)  # ckpt.pt holds the final weights
+    if t.ranks.enabled:
         torch.distributed.barrier()  # no rank tears down the process group while rank 0 still writes
     return 0
 

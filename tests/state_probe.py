@@ -36,13 +36,13 @@ def main(argv):
     c = train.parse_config(argv)
     s = train.setup(c)
     for it in range(2):
-        train.train_step(s.model, s.optimizer, s.scaler, s.batches, it, c, s.dist, s.dev)
+        train.train_step(s, it)
     before = [(label, t, describe(t), local(t).detach().clone()) for label, t in live_state(s)]
     assert any(label.startswith('optimizer') for label, *_ in before), "no optimizer state after two steps"
     rng_before = torch.get_rng_state()
 
     model_state = full_model_state(s.raw_model)
-    optimizer_state = full_optimizer_state(s.optimizer, s.dist.master)
+    optimizer_state = full_optimizer_state(s.optimizer, s.ranks.master)
 
     after = dict(live_state(s))
     assert len(after) == len(before)
@@ -53,7 +53,7 @@ def main(argv):
         assert torch.equal(local(now), values), f"{label}: values changed"
     assert torch.equal(torch.get_rng_state(), rng_before), "the CPU RNG state changed"
 
-    if s.dist.master:  # the gathered state is a full, plain, CPU snapshot
+    if s.ranks.master:  # the gathered state is a full, plain, CPU snapshot
         for name, value in model_state.items():
             assert type(value) is torch.Tensor and value.device.type == 'cpu', name
         tensors = [(f'{i}.{k}', v) for i, st in optimizer_state['state'].items() for k, v in st.items()
@@ -64,18 +64,18 @@ def main(argv):
         frozen_model = {name: value.clone() for name, value in model_state.items()}
 
     for it in range(2, 4):  # the steps after a checkpoint (where the GPU path used to die)
-        train.train_step(s.model, s.optimizer, s.scaler, s.batches, it, c, s.dist, s.dev)
+        train.train_step(s, it)
 
     moved = sum(not torch.equal(local(t), values) for label, t, _, values in before if label.startswith('optimizer'))
     assert moved > 0, "the optimizer state did not change over two more steps: the snapshot check would be vacuous"
-    if s.dist.master:
+    if s.ranks.master:
         for label, value in tensors:
             assert torch.equal(value, frozen[label]), f"optimizer snapshot {label} changed with later steps"
         for name, value in model_state.items():
             assert torch.equal(value, frozen_model[name]), f"model snapshot {name} changed with later steps"
         print(f"state probe: {len(before)} live tensors unchanged, snapshot of {len(tensors)} optimizer tensors "
               f"independent of later steps")
-    if s.dist.enabled:
+    if s.ranks.enabled:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 

@@ -106,7 +106,7 @@ def assert_one_line_error(result, *words):
 
 def test_llama_dataset_decodes_to_the_input(inputs, llama_tokenizer, tmp_path):
     out = tmp_path / 'out'
-    # as the founding document runs it: from the dataset's own folder
+    # as its README runs it: from the dataset's own folder
     result = run_prepare('slimpajama_6b_llama', '--input', inputs / 'shards', '--val_input', inputs / 'val.jsonl',
                          '--tokenizer', llama_tokenizer, '--out_dir', out, '--num_proc', 2,
                          cwd=os.path.join(REPO, 'data', 'slimpajama_6b_llama'), script='prepare.py')
