@@ -1,0 +1,87 @@
+"""
+checkpoint.py's resume contract in one process, on tiny models: what training_state gathers
+(copies, never the live tensors), and that restore_training_state puts optimizer, GradScaler and RNG
+back so that the next step is the same as without the round trip through a file.
+"""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
+from test_model import tiny_model
+
+
+def step(model, optimizer, scaler, seed):
+    x = torch.randint(0, model.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(seed))
+    _, loss = model(x, x)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def fresh(state=None):
+    torch.manual_seed(0)
+    model = tiny_model('llama')
+    if state is not None:
+        model.load_state_dict(state)
+    optimizer = torch.optim.AdamW(model.param_groups(0.1), lr=1e-2, betas=(0.9, 0.95))
+    scaler = torch.amp.GradScaler('cpu', enabled=True, init_scale=2.0 ** 10, growth_interval=1)
+    return model, optimizer, scaler
+
+
+def test_round_trip_continues_like_the_uninterrupted_run(tmp_path):
+    model, optimizer, scaler = fresh()
+    for seed in range(3):
+        step(model, optimizer, scaler, seed)
+    path = str(tmp_path / 'ckpt.pt')
+    state = training_state(model, optimizer, scaler, True, model_args=model.config.to_dict(), iter_num=3,
+                           config={}, best_val_loss=1.0)
+    assert state['scaler']['scale'] == scaler.get_scale() > 2.0 ** 10  # grew once a step
+    save_checkpoint(state, path)
+    random.random(), np.random.rand(), torch.rand(1)  # RNG moves on after the checkpoint
+    expected = [step(model, optimizer, scaler, seed) for seed in (3, 4)]
+    expected_weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    ckpt = load_checkpoint(path)
+    model, optimizer, scaler = fresh(ckpt['model'])
+    restore_training_state(ckpt, optimizer, scaler, betas=(0.9, 0.95))
+    assert scaler.get_scale() == ckpt['scaler']['scale']
+    assert torch.equal(torch.get_rng_state(), ckpt['rng']['torch'])
+    assert [step(model, optimizer, scaler, seed) for seed in (3, 4)] == expected
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, expected_weights[name]), name
+
+
+def test_training_state_holds_copies():
+    model, optimizer, scaler = fresh()
+    step(model, optimizer, scaler, 0)
+    state = training_state(model, optimizer, scaler, True, iter_num=1)
+    live = {id(t) for t in model.state_dict().values()}
+    live |= {id(v) for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)}
+    saved = list(state['model'].values())
+    saved += [v for s in state['optimizer']['state'].values() for v in s.values() if torch.is_tensor(v)]
+    assert not live & {id(t) for t in saved}
+    assert not any(t.untyped_storage().data_ptr() == p.untyped_storage().data_ptr()
+                   for t in saved for p in model.parameters())
+    assert training_state(model, optimizer, scaler, False, iter_num=1) is None  # other ranks write nothing
+
+
+def test_scaler_state_absent_when_not_float16():
+    model, optimizer, _ = fresh()
+    scaler = torch.amp.GradScaler('cpu', enabled=False)
+    step(model, optimizer, scaler, 0)
+    assert training_state(model, optimizer, scaler, True, iter_num=1)['scaler'] == {}
+
+
+@pytest.mark.parametrize('betas', [(0.9, 0.95), (0.8, 0.99)])
+def test_configured_betas_win_on_resume(betas, tmp_path):
+    model, optimizer, scaler = fresh()
+    step(model, optimizer, scaler, 0)
+    ckpt = training_state(model, optimizer, scaler, True, iter_num=1)
+    _, optimizer, scaler = fresh(ckpt['model'])
+    restore_training_state(ckpt, optimizer, scaler, betas=betas)
+    assert all(group['betas'] == betas for group in optimizer.param_groups)
