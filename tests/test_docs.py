@@ -41,7 +41,7 @@ SKIPPED = {
         "installs packages (network); the test runs in the installed environment",
     'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
-    'python -m pytest -q -n 4 --dist loadgroup tests/gpu': GPU,
+    'python -m pytest -q -n 7 --dist loadgroup tests/gpu': GPU,
     'huggingface-cli login': HUB,
     'python data/slimpajama_6b_llama/prepare.py': HUB + ", and a Llama-2 login",
     'python data/slimpajama_6b_gpt2/prepare.py': HUB,
