@@ -16,6 +16,7 @@ load_tokenizer(meta['tokenizer']) is also how sample.py and export_hf.py decode.
 
 import argparse
 import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -54,6 +55,27 @@ def _first_line(error):
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def replace_lone_surrogates(text):
+    """text with each lone UTF-16 surrogate, which UTF-8 cannot encode (json.loads makes one of a valid
+    escape such as "\\ud800"), replaced by U+FFFD, as tiktoken's own encode does (a high and low pair
+    becomes its character). Only for text that failed to encode: valid text never comes here."""
+    return text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')
+
+
+def _replace_invalid(texts):
+    """(texts with their lone surrogates replaced, how many needed it), after a batch failed to encode.
+    Anything else (not a str) is left as it is, for the tokenizer's own error."""
+    valid, replaced = [], 0
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode('utf-8')
+            except UnicodeEncodeError:
+                text, replaced = replace_lone_surrogates(text), replaced + 1
+        valid.append(text)
+    return valid, replaced
+
+
 class HFTokenizer:
     """A transformers tokenizer (hub id or local folder)."""
 
@@ -72,11 +94,26 @@ class HFTokenizer:
 
     # split_special_tokens: a document that spells '</s>' holds that text, not an end of document
     # (as tiktoken's encode_ordinary reads '<|endoftext|>')
+    def _ids(self, text_or_texts):
+        return self.tokenizer(text_or_texts, add_special_tokens=False, split_special_tokens=True)['input_ids']
+
+    # a lone surrogate is a TypeError of the Rust backend (a UnicodeEncodeError of a Python one)
     def encode(self, text):
-        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)['input_ids']
+        try:
+            return self._ids(text)
+        except (TypeError, UnicodeEncodeError):
+            return self._ids(_replace_invalid([text])[0][0])
+
+    def encode_batch_counted(self, texts):
+        """(encode_batch(texts), how many of texts had lone surrogates replaced by U+FFFD)"""
+        try:
+            return self._ids(list(texts)), 0
+        except (TypeError, UnicodeEncodeError):
+            texts, replaced = _replace_invalid(texts)
+            return self._ids(texts), replaced
 
     def encode_batch(self, texts):
-        return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)['input_ids']
+        return self.encode_batch_counted(texts)[0]
 
     def decode(self, ids):
         return self.tokenizer.decode(list(ids))
@@ -117,14 +154,30 @@ class TiktokenTokenizer:
         self.bos_id = None
         self.eos_id = self.encoding.eot_token
         self.num_threads = 8  # tiktoken's own default
+        # Encoding.encode_ordinary is its Rust core's, less a silent replacement of lone surrogates (by
+        # replace_lone_surrogates' rule); the core raises on them instead, so that they can be counted
+        core = getattr(self.encoding, '_core_bpe', None)
+        self._encode_strict = core.encode_ordinary if core is not None else self.encoding.encode_ordinary
 
     def encode(self, text):
         return self.encoding.encode_ordinary(text)
 
-    def encode_batch(self, texts):
+    def _encode_all(self, texts):
         if self.num_threads == 1:
-            return [self.encoding.encode_ordinary(t) for t in texts]
-        return self.encoding.encode_ordinary_batch(list(texts), num_threads=self.num_threads)
+            return [self._encode_strict(t) for t in texts]
+        with concurrent.futures.ThreadPoolExecutor(self.num_threads) as pool:  # as encode_ordinary_batch
+            return list(pool.map(self._encode_strict, texts))
+
+    def encode_batch_counted(self, texts):
+        """(encode_batch(texts), how many of texts had lone surrogates replaced by U+FFFD)"""
+        try:
+            return self._encode_all(texts), 0
+        except UnicodeEncodeError:
+            texts, replaced = _replace_invalid(texts)
+            return self._encode_all(texts), replaced
+
+    def encode_batch(self, texts):
+        return self.encode_batch_counted(texts)[0]
 
     def decode(self, ids):
         return self.encoding.decode(list(ids))
@@ -141,10 +194,21 @@ class ByteTokenizer:
         pass
 
     def encode(self, text):
-        return list(text.encode('utf-8'))
+        try:
+            return list(text.encode('utf-8'))
+        except UnicodeEncodeError:
+            return list(replace_lone_surrogates(text).encode('utf-8'))
+
+    def encode_batch_counted(self, texts):
+        """(encode_batch(texts), how many of texts had lone surrogates replaced by U+FFFD)"""
+        try:
+            return [list(t.encode('utf-8')) for t in texts], 0
+        except UnicodeEncodeError:
+            texts, replaced = _replace_invalid(texts)
+            return [list(t.encode('utf-8')) for t in texts], replaced
 
     def encode_batch(self, texts):
-        return [list(t.encode('utf-8')) for t in texts]
+        return self.encode_batch_counted(texts)[0]
 
     def decode(self, ids):
         pieces, run = [], bytearray()
@@ -165,7 +229,8 @@ TOKENIZER_KINDS = {'hf': HFTokenizer, 'tiktoken': TiktokenTokenizer, 'bytes': By
 
 def load_tokenizer(spec):
     """spec: {'kind': 'hf' | 'tiktoken' | 'bytes', 'name': str} (meta['tokenizer']). The result has
-    encode(text) and encode_batch(texts) (no special tokens added), decode(ids), vocab_size,
+    encode(text) and encode_batch(texts) (no special tokens added; each lone surrogate read as U+FFFD),
+    encode_batch_counted(texts) (also how many texts had one), decode(ids), vocab_size,
     bos_id (or None) and eos_id."""
     if spec.get('kind') not in TOKENIZER_KINDS:
         raise UserError(f"unknown tokenizer kind {spec.get('kind')!r}: expected one of {', '.join(TOKENIZER_KINDS)}")
@@ -328,8 +393,9 @@ def _init_pool_worker(*args):
 
 
 def _tokenize(texts):
-    """One batch of documents -> their ids, each document with its boundaries, as one uint16 array."""
-    docs = _worker['tokenizer'].encode_batch(texts)
+    """One batch of documents -> (their ids, each document with its boundaries, as one uint16 array;
+    how many of the documents had lone surrogates replaced by U+FFFD)."""
+    docs, replaced = _worker['tokenizer'].encode_batch_counted(texts)
     bos, eos = _worker['bos_id'], _worker['eos_id']
     prefix = [] if bos is None else [bos]
     total = sum(map(len, docs)) + len(docs) * (1 + len(prefix))
@@ -339,7 +405,7 @@ def _tokenize(texts):
         n = len(ids) + len(prefix) + 1
         out[pos:pos + n] = prefix + list(ids) + [eos]
         pos += n
-    return out
+    return out, replaced
 
 
 def _batches(documents):
@@ -388,6 +454,7 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
     os.makedirs(out_dir, exist_ok=True)
     paths = {split: os.path.join(out_dir, f'{split}.bin') for split in SPLITS}
     counts = {split: {'tokens': 0, 'documents': 0} for split in SPLITS}
+    replaced = 0  # documents whose lone surrogates became U+FFFD
     files, pool = {}, None
     from tqdm import tqdm
     bar = tqdm(total=source.total, unit=' docs', disable=not progress, dynamic_ncols=True)
@@ -408,9 +475,11 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
         in_flight = collections.deque()  # bounded, so that reading never runs ahead of tokenizing
 
         def write_done(keep):
+            nonlocal replaced
             while len(in_flight) > keep:
                 split, n_docs, result = in_flight.popleft()
-                ids = result.get()
+                ids, n_replaced = result.get()
+                replaced += n_replaced
                 files[split].write(ids.data)
                 counts[split]['tokens'] += len(ids)
                 counts[split]['documents'] += n_docs
@@ -433,6 +502,9 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
             bar.total = bar.n
             bar.refresh()
         bar.close()
+        if replaced:
+            print(f"{replaced:,} document{'s' if replaced != 1 else ''} had invalid characters "
+                  f"(lone UTF-16 surrogates) replaced by U+FFFD")
 
         meta = {'vocab_size': tokenizer.vocab_size, 'tokenizer': dict(spec), 'bos_id': bos_id,
                 'eos_id': tokenizer.eos_id, 'dtype': np.dtype(DTYPE).name, 'splits': counts,
