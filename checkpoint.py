@@ -13,9 +13,13 @@ Contents (CHECKPOINT_VERSION 1; one file that torch.load opens on CPU):
                    single-process torch.optim.AdamW over model.param_groups(), on CPU
     scaler         GradScaler state (float16 training; absent or {} otherwise)
     iter_num       the number of optimizer steps taken
+    tokens         the tokens trained on so far (absent before: iter_num x the config's tokens per iteration)
     best_val_loss  the best validation loss seen so far
+    last_eval_iter the iteration of the last evaluation (a run stopped on an evaluation iteration before
+                   evaluating has it below iter_num: the resumed run evaluates first)
     config         the effective training configuration
-    rng            RNG states (torch CPU, CUDA, numpy, python)
+    rng            rank 0's RNG states (torch CPU, its CUDA device, numpy, python)
+    rng_ranks      every rank's RNG states, in rank order (a resume on as many ranks takes its own back)
     run_log        the run log's file name inside out_dir, so a resumed run appends to it
     tokenizer      the dataset's tokenizer spec from meta.pkl ({'kind', 'name'}), for sample.py and export_hf.py
 
@@ -66,11 +70,9 @@ def full_model_state(raw_model, master=True):
 
 def full_optimizer_state(optimizer, master=True):
     """The optimizer state as one single-process AdamW's over model.param_groups(), copied to CPU:
-    ZeRO-1 consolidated on rank 0, FSDP2's sharded state gathered. None on ranks other than master."""
-    if hasattr(optimizer, 'consolidate_state_dict'):  # ZeRO-1: rank 0 receives every shard
-        optimizer.consolidate_state_dict(to=0)
-        if not master:
-            return None
+    ZeRO-1's shards gathered on rank 0, FSDP2's sharded state gathered. None on ranks other than master."""
+    if hasattr(optimizer, '_param_to_rank'):  # ZeRO-1
+        return zero1_optimizer_state(optimizer, master)
     live = optimizer.state_dict()
     state = {index: {key: cpu_copy(value, keep=master) if torch.is_tensor(value) else copy.deepcopy(value)
                      for key, value in param_state.items()}
@@ -78,23 +80,81 @@ def full_optimizer_state(optimizer, master=True):
     return {'state': state, 'param_groups': copy.deepcopy(live['param_groups'])} if master else None
 
 
+def zero1_optimizer_state(optimizer, master):
+    """ZeRO-1's full state on rank 0, one tensor at a time: each rank sends the state of the
+    parameters it owns straight from where it lives, and rank 0 copies each to CPU as it arrives.
+    (ZeroRedundancyOptimizer.consolidate_state_dict serializes a rank's whole shard into bytes first:
+    several times the shard in host memory on every rank, and each peer's shard on rank 0's GPU.)"""
+    import torch.distributed as dist
+    rank = dist.get_rank()
+    params = [p for group in optimizer.param_groups for p in group['params']]
+    owner = optimizer._param_to_rank
+    local = optimizer.optim.state
+    # what each rank holds: {index: {key: ('tensor', shape, dtype) or ('value', value)}}, small
+    mine = {i: {k: ('tensor', tuple(v.shape), v.dtype) if torch.is_tensor(v) else ('value', v)
+                for k, v in local[p].items()}
+            for i, p in enumerate(params) if owner[p] == rank and p in local}
+    layouts = [None] * dist.get_world_size()
+    dist.all_gather_object(layouts, mine)
+    wire = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'  # where the point-to-point copies travel
+    state = {}
+    for i, p in enumerate(params):
+        src = owner[p]
+        if i not in layouts[src]:
+            continue
+        entry = {}
+        for key, spec in sorted(layouts[src][i].items()):
+            if spec[0] == 'value':
+                entry[key] = copy.deepcopy(spec[1])
+            elif src == 0:
+                entry[key] = local[p][key].detach().to('cpu', copy=True) if rank == 0 else None
+            elif rank == src:
+                dist.send(local[p][key].detach().to(wire).contiguous(), dst=0)
+            elif rank == 0:
+                buffer = torch.empty(spec[1], dtype=spec[2], device=wire)
+                dist.recv(buffer, src=src)
+                entry[key] = buffer.to('cpu', copy=True) if wire != 'cpu' else buffer
+        state[i] = entry
+    if not master:
+        return None
+    groups, start = [], 0
+    for group, local_group in zip(optimizer.param_groups, optimizer.optim.param_groups):
+        # every AdamW setting (the local AdamW's), with the wrapper's values where it has them
+        settings = {k: copy.deepcopy(v) for k, v in {**local_group, **group}.items() if k != 'params'}
+        groups.append(dict(settings, params=list(range(start, start + len(group['params'])))))
+        start += len(group['params'])
+    return {'state': state, 'param_groups': groups}
+
+
 def rng_state():
+    """This process's RNG states: torch CPU, this process's CUDA device, numpy, python."""
     state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
     if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state()  # the current device's: each rank has its own GPU
     return state
+
+
+def all_rng_states():
+    """Every rank's rng_state(), in rank order (a collective under torchrun)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return [rng_state()]
+    states = [None] * dist.get_world_size()
+    dist.all_gather_object(states, rng_state())
+    return states
 
 
 def training_state(raw_model, optimizer, scaler, master, **fields):
     """Everything a checkpoint holds, gathered from the live run: the model, the optimizer, the
-    GradScaler and the RNG, plus fields (model_args, iter_num, best_val_loss, config, run_log,
-    tokenizer). A collective; the dict on master, None elsewhere."""
+    GradScaler and every rank's RNG, plus fields (model_args, iter_num, tokens, best_val_loss,
+    last_eval_iter, config, run_log, tokenizer). A collective; the dict on master, None elsewhere."""
     model = full_model_state(raw_model, master)
     optimizer_state = full_optimizer_state(optimizer, master)
+    rng = all_rng_states()
     if not master:
         return None
     return dict(version=CHECKPOINT_VERSION, model=model, optimizer=optimizer_state,
-                scaler=scaler.state_dict() if scaler.is_enabled() else {}, rng=rng_state(), **fields)
+                scaler=scaler.state_dict() if scaler.is_enabled() else {}, rng=rng[0], rng_ranks=rng, **fields)
 
 
 # -----------------------------------------------------------------------------
@@ -108,28 +168,34 @@ def load_model_state(raw_model, state, path):
         raise UserError(f"{path} does not fit its own model_args: {str(e).splitlines()[0]}") from None
 
 
-def load_optimizer_state(optimizer, state, betas):
+def load_optimizer_state(optimizer, state):
     """Load a full single-process optimizer state into any layout: FSDP2 shards each state tensor
-    like its parameter; ZeRO-1 keeps its own shard. The checkpoint's dict is not changed. betas (the
-    configuration's) win over the checkpoint's, so they may change on resume; the learning rate is
-    set by the schedule at every step."""
+    like its parameter; ZeRO-1 keeps its own shard. The checkpoint's dict is not changed, and no
+    tensor of it stays in use (it may be memory-mapped from a file a later save replaces). The
+    optimizer's own settings, as this run's configuration built it (betas, weight_decay, eps, fused),
+    win over the checkpoint's; the learning rate is set by the schedule at every step."""
+    configured = [{k: v for k, v in group.items() if k != 'params'} for group in optimizer.param_groups]
     params = [p for group in optimizer.param_groups for p in group['params']]
     per_param = {}
     for index, param_state in state['state'].items():
         p = params[index]
         entry = {}
         for key, value in param_state.items():
-            if hasattr(p, 'device_mesh') and torch.is_tensor(value) and value.shape == p.shape:
-                from torch.distributed.tensor import distribute_tensor
-                value = distribute_tensor(value.to(p.device_mesh.device_type), p.device_mesh, p.placements)
+            if torch.is_tensor(value):
+                if value.device == p.device or value.dim() == 0:  # what the optimizer would keep as it is
+                    value = value.clone()
+                if hasattr(p, 'device_mesh') and value.shape == p.shape:
+                    from torch.distributed.tensor import distribute_tensor
+                    value = distribute_tensor(value.to(p.device_mesh.device_type), p.device_mesh, p.placements)
             entry[key] = value
         per_param[index] = entry
     optimizer.load_state_dict({'state': per_param, 'param_groups': state['param_groups']})
-    for group in optimizer.param_groups:
-        group['betas'] = tuple(betas)
+    local = getattr(optimizer, 'optim', optimizer)  # ZeRO-1: the rank's own AdamW
+    for groups in {id(g): g for g in (optimizer.param_groups, local.param_groups)}.values():
+        for group, settings in zip(groups, configured):
+            group.update(settings)
     # ZeRO-1 loads into its local AdamW and moves each 0-dim tensor ('step') to the CPU, where a fused
     # (or capturable) AdamW on the GPU cannot use it: put 'step' back beside its parameter
-    local = getattr(optimizer, 'optim', optimizer)
     for group in local.param_groups:
         if group.get('fused') or group.get('capturable'):
             for p in group['params']:
@@ -142,18 +208,34 @@ def set_rng_state(state):
     torch.set_rng_state(state['torch'])
     np.random.set_state(state['numpy'])
     random.setstate(state['python'])
-    if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state['cuda'])
+    cuda = state.get('cuda')
+    if torch.is_tensor(cuda) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)
+    elif cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)  # a checkpoint that kept every device's state of one process
 
 
-def restore_training_state(ckpt, optimizer, scaler, betas):
-    """After the model is built from ckpt['model'] and parallelized: optimizer, GradScaler, RNG."""
+def restore_training_state(ckpt, optimizer, scaler, rank=0, world_size=1, seed=0):
+    """After the model is built from ckpt['model'] and parallelized: optimizer, GradScaler, RNG.
+    Each rank takes back its own RNG state when the number of ranks is the checkpoint's; otherwise
+    rank 0 takes the checkpoint's first and the others are seeded from (seed, rank, iter_num)."""
     if ckpt.get('optimizer') is not None:
-        load_optimizer_state(optimizer, ckpt['optimizer'], betas)
+        load_optimizer_state(optimizer, ckpt['optimizer'])
     if ckpt.get('scaler') and scaler.is_enabled():
         scaler.load_state_dict(ckpt['scaler'])
-    if 'rng' in ckpt:
-        set_rng_state(ckpt['rng'])
+    states = ckpt.get('rng_ranks') or ([ckpt['rng']] if 'rng' in ckpt else [])
+    if len(states) == world_size:
+        set_rng_state(states[rank])
+    elif rank == 0 and states:
+        set_rng_state(states[0])
+    elif states:
+        torch.manual_seed(seed + rank * 1_000_003 + ckpt['iter_num'])
+
+
+def resume_fields(ckpt):
+    """What a resumed run keeps of its checkpoint once the state is loaded: the small fields, not the
+    tensors (a memory-mapped file stays in use, and on disk after its replacement, while they live)."""
+    return {k: v for k, v in ckpt.items() if k not in ('model', 'optimizer', 'rng', 'rng_ranks', 'scaler')}
 
 
 # -----------------------------------------------------------------------------

@@ -288,7 +288,9 @@ class Transformer(nn.Module):
         x = self.wte(idx)
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(T, device=idx.device))
-        if self.config.residual_dtype == 'compute' and torch.is_autocast_enabled(x.device.type):
+        if self.config.residual_dtype == 'float32':  # FSDP2 computes with bf16 parameters: the stream stays fp32
+            x = x.float()
+        elif self.config.residual_dtype == 'compute' and torch.is_autocast_enabled(x.device.type):
             # the residual stream in autocast's dtype (bf16), as Megatron-LM keeps it by default: half
             # the activation memory and traffic of the fp32 stream; norms still compute in fp32
             x = x.to(torch.get_autocast_dtype(x.device.type))

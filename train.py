@@ -28,7 +28,7 @@ from typing import Optional
 os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')
 import torch  # noqa: E402  (after the allocator setting, which is read when CUDA starts)
 
-from checkpoint import (load_checkpoint, load_model_state, restore_training_state, save_checkpoint,
+from checkpoint import (load_checkpoint, load_model_state, restore_training_state, resume_fields, save_checkpoint,
                         training_state)
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
 from gpu_specs import peak_tflops as gpu_peak_tflops
@@ -175,6 +175,9 @@ def setup_device(c, ranks):
     backends = ('auto', 'flash', 'cudnn', 'efficient', 'math')
     if c.attention_backend not in backends:
         raise UserError(f"attention_backend must be one of {backends}, got {c.attention_backend!r}")
+    if device_type == 'cuda' and c.attention_backend in ('flash', 'cudnn') and train_dtype == 'float32':
+        raise UserError(f"attention_backend={c.attention_backend!r} runs only in bfloat16 or float16: use "
+                        f"--dtype=bfloat16, or --attention_backend=auto for float32")
     if device_type == 'cuda' and c.attention_backend != 'auto':  # only the chosen kernel may run
         torch.backends.cuda.enable_flash_sdp(c.attention_backend == 'flash')
         torch.backends.cuda.enable_cudnn_sdp(c.attention_backend == 'cudnn')
@@ -231,8 +234,10 @@ def parallelize(model, c, ranks, dev):
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
         mesh = init_device_mesh(dev.type, (ranks.world_size,))
-        # bf16 params for compute, fp32 gradient reduction; fp32 master weights stay sharded
-        mp = MixedPrecisionPolicy(param_dtype=dev.ptdtype, reduce_dtype=torch.float32) if dev.type == 'cuda' else None
+        # bf16 params for compute, fp32 gradient reduction; fp32 master weights stay sharded. The blocks'
+        # inputs (the residual stream, RoPE's tables) are not cast: they keep residual_dtype, as in one process
+        mp = (MixedPrecisionPolicy(param_dtype=dev.ptdtype, reduce_dtype=torch.float32, cast_forward_inputs=False)
+              if dev.type == 'cuda' else None)
         kwargs = dict(mesh=mesh, **({'mp_policy': mp} if mp is not None else {}))
         for block in model.blocks:
             if c.compile:
@@ -303,14 +308,13 @@ def train_step(t, iter_num):
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip if c.grad_clip > 0 else float('inf'))
     if hasattr(grad_norm, 'full_tensor'):  # FSDP2: a replicated DTensor
         grad_norm = grad_norm.full_tensor()
-    stepped = True
+    # the same on every rank: the norm is of the reduced gradients
+    stepped = bool(torch.isfinite(grad_norm).item())
     if t.device.dtype == 'float16':
         scaler.step(t.optimizer)  # skips the step itself on inf/nan, and lowers the scale
         scaler.update()
-    elif torch.isfinite(grad_norm).item():  # the same on every rank: the norm is of the reduced gradients
+    elif stepped:
         t.optimizer.step()
-    else:
-        stepped = False
     t.optimizer.zero_grad(set_to_none=True)
     return loss_sum, grad_norm, stepped
 
@@ -442,7 +446,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     ckpt_path: str
-    ckpt: Optional[dict]     # the checkpoint resumed from, or None
+    ckpt: Optional[dict]     # the small fields of the checkpoint resumed from (no tensors), or None
     load_seconds: Optional[float]
     peak_tflops: Optional[float]
 
@@ -458,6 +462,8 @@ class RunState:
     iter_num: int
     best_val_loss: float
     start_iter: int
+    tokens: int = 0           # tokens of the optimizer steps taken: the batch may change on resume
+    last_eval_iter: int = -1  # a run stopped on an evaluation iteration before evaluating resumes with it
     nonfinite_in_row: int = 0
     nonfinite_total: int = 0
 
@@ -503,8 +509,11 @@ def setup(c, make_batches=None):
     model = parallelize(raw_model, c, ranks, dev)
     optimizer = build_optimizer(raw_model, c, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
+    if ranks.rank:  # dropout: each rank its own random stream (the weights above are the same everywhere)
+        torch.manual_seed(c.seed + ranks.rank)
     if ckpt is not None:
-        restore_training_state(ckpt, optimizer, scaler, betas=(c.beta1, c.beta2))
+        restore_training_state(ckpt, optimizer, scaler, ranks.rank, ranks.world_size, c.seed)
+        ckpt = resume_fields(ckpt)
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
     return Trainer(config=c, ranks=ranks, device=dev, mconf=mconf, meta=meta, batches=batches, raw_model=raw_model,
                    model=model, optimizer=optimizer, scaler=scaler, ckpt_path=ckpt_path, ckpt=ckpt,
@@ -525,10 +534,16 @@ def describe_run(t, config_dict, log):
         + (f"{t.peak_tflops:g} TFLOP/s dense bf16 per device" if t.peak_tflops else "unknown (no MFU; set peak_tflops)")
         + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
     if t.ckpt:
-        done = t.ckpt['config']
-        tokens_done = t.ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
-        log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_done:,} tokens trained, "
+        log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_trained(t.ckpt):,} tokens trained, "
             f"loaded in {t.load_seconds:.1f}s")
+
+
+def tokens_trained(ckpt):
+    """The tokens a checkpoint's run trained on (older checkpoints: iter_num x their tokens per iteration)."""
+    if 'tokens' in ckpt:
+        return ckpt['tokens']
+    done = ckpt['config']
+    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
 
 
 def device_name(t):
@@ -552,10 +567,11 @@ def open_run_log(t, config_dict, start_iter):
 def run_evaluation(t, state, run_log, trackers, log, t_start):
     t0 = time.time()
     losses = evaluate(t)
+    state.last_eval_iter = state.iter_num
     log(f"eval iter {state.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     if run_log is not None:
         run_log.add('evals', dict(iter=state.iter_num, train_loss=losses['train'], val_loss=losses['val'],
-                                  tokens=state.iter_num * t.tokens_per_iter, time=time.time() - t_start,
+                                  tokens=state.tokens, time=time.time() - t_start,
                                   unix_time=time.time(), eval_seconds=time.time() - t0))
         run_log.write()
         for track in trackers:
@@ -572,7 +588,8 @@ def save_training(t, state, run_log, config_dict, reason, log):
         return
     t0 = time.time()
     ckpt = training_state(t.raw_model, t.optimizer, t.scaler, t.ranks.master, model_args=t.mconf.to_dict(),
-                          iter_num=state.iter_num, best_val_loss=state.best_val_loss, config=config_dict,
+                          iter_num=state.iter_num, tokens=state.tokens, best_val_loss=state.best_val_loss,
+                          last_eval_iter=state.last_eval_iter, config=config_dict,
                           run_log=os.path.basename(run_log.path) if run_log is not None else None,
                           tokenizer=t.meta.get('tokenizer'))
     if t.ranks.master:
@@ -627,7 +644,7 @@ class Progress:
         eta = (c.max_iters - state.iter_num) * dt
         record = dict(iter=state.iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
                       tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
-                      tokens=state.iter_num * t.tokens_per_iter, time=time.time() - t_start, unix_time=time.time())
+                      tokens=state.tokens, time=time.time() - t_start, unix_time=time.time())
         log(f"iter {state.iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
             f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
             + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")
@@ -653,7 +670,11 @@ def main(argv):
     describe_run(t, config_dict, log)
     start = t.ckpt['iter_num'] if t.ckpt else 0
     state = RunState(iter_num=start, start_iter=start,
-                     best_val_loss=t.ckpt.get('best_val_loss', float('inf')) if t.ckpt else float('inf'))
+                     best_val_loss=t.ckpt.get('best_val_loss', float('inf')) if t.ckpt else float('inf'),
+                     tokens=tokens_trained(t.ckpt) if t.ckpt else 0,
+                     last_eval_iter=t.ckpt.get('last_eval_iter', start) if t.ckpt else -1)
+    # stopped on an evaluation iteration before its evaluation ran: the resumed run evaluates first
+    eval_pending = bool(t.ckpt) and start % c.eval_interval == 0 and state.last_eval_iter < start
     run_log = open_run_log(t, config_dict, start) if master else None
     if run_log is not None:
         log(f"run log: {run_log.path}")
@@ -665,7 +686,7 @@ def main(argv):
     stop = StopRequest()
     progress = Progress(t)
     while state.iter_num < c.max_iters:
-        if state.iter_num % c.eval_interval == 0 and (state.iter_num > start or c.eval_at_start):
+        if state.iter_num % c.eval_interval == 0 and (state.iter_num > start or c.eval_at_start or eval_pending):
             losses = run_evaluation(t, state, run_log, trackers, log, t_start)
             if losses['val'] < state.best_val_loss or c.always_save_checkpoint:
                 state.best_val_loss = min(state.best_val_loss, losses['val'])
@@ -683,6 +704,7 @@ def main(argv):
             continue
         state.nonfinite_in_row = 0
         state.iter_num += 1
+        state.tokens += t.tokens_per_iter
         progress.add(loss)
         if state.iter_num % c.log_interval == 0 or state.iter_num == c.max_iters:
             progress.log(state, lr, grad_norm, run_log, trackers, log, t_start)

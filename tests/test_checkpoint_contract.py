@@ -23,12 +23,12 @@ def step(model, optimizer, scaler, seed):
     return loss.item()
 
 
-def fresh(state=None):
+def fresh(state=None, weight_decay=0.1, **settings):
     torch.manual_seed(0)
     model = tiny_model('llama')
     if state is not None:
         model.load_state_dict(state)
-    optimizer = torch.optim.AdamW(model.param_groups(0.1), lr=1e-2, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(model.param_groups(weight_decay), **dict(dict(lr=1e-2, betas=(0.9, 0.95)), **settings))
     scaler = torch.amp.GradScaler('cpu', enabled=True, init_scale=2.0 ** 10, growth_interval=1)
     return model, optimizer, scaler
 
@@ -48,7 +48,7 @@ def test_round_trip_continues_like_the_uninterrupted_run(tmp_path):
 
     ckpt = load_checkpoint(path)
     model, optimizer, scaler = fresh(ckpt['model'])
-    restore_training_state(ckpt, optimizer, scaler, betas=(0.9, 0.95))
+    restore_training_state(ckpt, optimizer, scaler)
     assert scaler.get_scale() == ckpt['scaler']['scale']
     assert torch.equal(torch.get_rng_state(), ckpt['rng']['torch'])
     assert [step(model, optimizer, scaler, seed) for seed in (3, 4)] == expected
@@ -77,11 +77,35 @@ def test_scaler_state_absent_when_not_float16():
     assert training_state(model, optimizer, scaler, True, iter_num=1)['scaler'] == {}
 
 
-@pytest.mark.parametrize('betas', [(0.9, 0.95), (0.8, 0.99)])
-def test_configured_betas_win_on_resume(betas, tmp_path):
-    model, optimizer, scaler = fresh()
+def test_configured_optimizer_settings_win_on_resume(tmp_path):
+    """betas, weight_decay, eps and fused are this run's configuration, not the checkpoint's (a changed
+    weight_decay was logged but not applied; a GPU-made checkpoint forced fused AdamW on a CPU resume)."""
+    model, optimizer, scaler = fresh(fused=True)  # as a run on a GPU builds it
     step(model, optimizer, scaler, 0)
     ckpt = training_state(model, optimizer, scaler, True, iter_num=1)
+    assert ckpt['optimizer']['param_groups'][0]['fused'] and ckpt['optimizer']['param_groups'][0]['weight_decay'] == 0.1
+    _, optimizer, scaler = fresh(ckpt['model'], weight_decay=0.0, betas=(0.8, 0.99), eps=1e-6)
+    restore_training_state(ckpt, optimizer, scaler)
+    assert [g['weight_decay'] for g in optimizer.param_groups] == [0.0, 0.0]
+    assert all(g['betas'] == (0.8, 0.99) and g['eps'] == 1e-6 and not g['fused'] for g in optimizer.param_groups)
+    assert all(torch.equal(optimizer.state[p]['exp_avg'], ckpt['optimizer']['state'][i]['exp_avg'])
+               for i, p in enumerate(p for g in optimizer.param_groups for p in g['params']))
+
+
+def test_resumed_state_holds_no_tensor_of_the_file(tmp_path):
+    """On CPU the optimizer keeps the tensors it is given: they must be copies, not views of the
+    memory-mapped checkpoint, or the file's space stays in use after a later save replaces it."""
+    model, optimizer, scaler = fresh()
+    step(model, optimizer, scaler, 0)
+    path = str(tmp_path / 'ckpt.pt')
+    save_checkpoint(training_state(model, optimizer, scaler, True, model_args=model.config.to_dict(), iter_num=1,
+                                   config={}), path)
+    ckpt = load_checkpoint(path)
     _, optimizer, scaler = fresh(ckpt['model'])
-    restore_training_state(ckpt, optimizer, scaler, betas=betas)
-    assert all(group['betas'] == betas for group in optimizer.param_groups)
+    restore_training_state(ckpt, optimizer, scaler)
+    del ckpt
+    import gc
+    gc.collect()
+    with open('/proc/self/maps') as f:
+        mapped = [line for line in f if path in line]
+    assert not mapped, f"{path} is still mapped: {mapped[:2]}"

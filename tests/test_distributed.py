@@ -107,6 +107,8 @@ def test_mid_run_checkpoints_change_nothing(layout, runs):
 
 def test_uneven_evaluation_matches_one_process(runs):
     """3 evaluation batches over 2 ranks: the mean is over exactly the 3 batches one process sees."""
+    for layout in ('single', 'fsdp2'):  # the runs of test_mid_run_checkpoints_change_nothing (made here if not yet)
+        runs(f'{layout}-checkpointing', layout, nproc=None if layout == 'single' else 2, eval_interval=3, eval_iters=3)
     single = [line for line in runs.proc('single-checkpointing').stdout.splitlines() if line.startswith('eval iter')]
     fsdp2 = [line for line in runs.proc('fsdp2-checkpointing').stdout.splitlines() if line.startswith('eval iter')]
     assert len(single) == len(fsdp2) == 4
@@ -169,3 +171,22 @@ def test_sigterm_under_torchrun_saves(data, tmp_path):
     assert f"stopped at iter {last_logged} by SIGTERM; resume with the same command and --init_from=resume" in lines
     assert load(out)['iter_num'] == last_logged
     assert sum(line.startswith('saved checkpoint') for line in lines) == 1
+
+
+def test_each_rank_has_its_own_random_stream_across_a_resume(data, tmp_path):
+    """dropout > 0 under DDP: the ranks draw different masks (they shared one seed), each rank's RNG
+    state is saved and taken back by that rank (every rank took rank 0's), so a resumed run
+    continues like the uninterrupted one."""
+    def args(out, iters, *extra):
+        return train_args(data, out, max_iters=iters, lr_decay_iters=4, gradient_accumulation_steps=2, batch_size=4,
+                          dropout=0.1) + list(extra)
+    first, ref = str(tmp_path / 'first'), str(tmp_path / 'ref')
+    train(args(first, 2), nproc=2)
+    ckpt = load(first)
+    states = [s['torch'] for s in ckpt.get('rng_ranks', [])]
+    assert len(states) == 2 and not states[0].equal(states[1]), "the ranks share one random stream"
+    train(args(first, 4, '--init_from=resume'), nproc=2)
+    train(args(ref, 4), nproc=2)
+    got, want = helpers.run_log(first)[0]['iters'], helpers.run_log(ref)[0]['iters']
+    assert [r['loss'] for r in got] == [r['loss'] for r in want]
+    assert helpers.max_weight_diff(load(first)['model'], load(ref)['model']) == 0.0

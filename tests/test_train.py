@@ -132,7 +132,7 @@ def test_rng_restore_matters(data, straight, resumed, tmp_path):
     out = str(tmp_path / 'out')
     os.makedirs(out)
     ckpt = dict(resumed.at_10)
-    del ckpt['rng']
+    del ckpt['rng'], ckpt['rng_ranks']
     torch.save(ckpt, os.path.join(out, 'ckpt.pt'))
     train(train_args(data, out, max_iters=ITERS, lr_decay_iters=ITERS, eval_interval=10, dropout=0.1,
                      init_from='resume'))

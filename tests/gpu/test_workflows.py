@@ -184,6 +184,44 @@ def test_torchrun_layout_checkpoints_and_resume(layout, then, runs, tmp_path, re
     compare(out, ref_out, record_property, LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL)
 
 
+@pytest.mark.xdist_group('tools')
+@pytest.mark.parametrize('residual', ['float32', 'compute'])
+def test_fsdp2_keeps_the_configured_residual_dtype(residual, stdlib):
+    """FSDP2's mixed precision casts each block's inputs to bf16 unless told not to: the residual
+    stream and RoPE's tables must stay in the configured dtype, as in one process."""
+    import json
+    proc = helpers.run('tests/gpu/residual_probe.py', gpu_args(QUICK['llama'], 'unused', compile=False,
+                                                               residual_dtype=residual) + ['--use_fsdp=True'],
+                       nproc=1, timeout=GPU_TIMEOUT, check=True)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen['blocks'] > 0 and seen['rope'] == ['torch.float32'], seen
+    assert seen['residual'] == (['torch.float32'] if residual == 'float32' else ['torch.bfloat16']), seen
+
+
+@pytest.mark.xdist_group('precision')
+def test_float16_divergence_stops_and_keeps_the_last_good_checkpoint(runs, tmp_path):
+    """float16: steps the GradScaler skips count as non-finite, so a run that diverges stops after
+    max_nonfinite_steps with a one-line error and does not overwrite the last good checkpoint (it
+    counted every step as taken: the run went on to max_iters and saved the diverged weights)."""
+    out = str(tmp_path / 'out')
+    train(gpu_args(QUICK['llama'], out, dtype='float16', compile=False, max_iters=2))
+    before = helpers.snapshot(out)['ckpt.pt']
+    proc = train(gpu_args(QUICK['llama'], out, dtype='float16', compile=False, init_from='resume', max_iters=40,
+                          learning_rate=1e30, min_lr=1e30, max_nonfinite_steps=20), check=False)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'optimizer steps in a row had a non-finite gradient norm' in proc.stderr, proc.stderr[-2000:]
+    assert helpers.snapshot(out)['ckpt.pt'] == before
+
+
+@pytest.mark.xdist_group('tools')
+def test_flash_attention_in_float32_is_a_configuration_error(stdlib, tmp_path):
+    proc = train(gpu_args(QUICK['llama'], str(tmp_path / 'out'), dtype='float32', compile=False,
+                          attention_backend='flash'), check=False)
+    assert proc.returncode == 2 and "attention_backend='flash' runs only in bfloat16 or float16" in proc.stderr, \
+        proc.stderr[-2000:]
+    assert not os.path.exists(tmp_path / 'out')
+
+
 # -----------------------------------------------------------------------------
 # both 1.36B configs, on random tokens of their vocabulary
 
