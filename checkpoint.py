@@ -191,6 +191,8 @@ def load_optimizer_state(optimizer, state):
         per_param[index] = entry
     optimizer.load_state_dict({'state': per_param, 'param_groups': state['param_groups']})
     local = getattr(optimizer, 'optim', optimizer)  # ZeRO-1: the rank's own AdamW
+    if local is not optimizer:  # ZeRO-1 also kept a second copy of the rank's shard in the wrapper, never read
+        optimizer.state.clear()
     for groups in {id(g): g for g in (optimizer.param_groups, local.param_groups)}.values():
         for group, settings in zip(groups, configured):
             group.update(settings)

@@ -109,3 +109,31 @@ def test_resumed_state_holds_no_tensor_of_the_file(tmp_path):
     with open('/proc/self/maps') as f:
         mapped = [line for line in f if path in line]
     assert not mapped, f"{path} is still mapped: {mapped[:2]}"
+
+def test_zero1_gathers_and_loads_like_one_adamw(tmp_path):
+    """ZeRO-1 in a one-rank gloo group: checkpoint.py's gather gives the plain AdamW's state dict
+    (same indices, tensors and settings), and loading it keeps one copy of the state (the local
+    AdamW's), not a second one in the wrapper."""
+    import torch.distributed as dist
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+    from checkpoint import full_optimizer_state, load_optimizer_state
+    dist.init_process_group('gloo', init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model, plain, scaler = fresh()
+        step(model, plain, scaler, 0)
+        want = plain.state_dict()
+        zmodel, _, _ = fresh()
+        zero = ZeroRedundancyOptimizer(zmodel.param_groups(0.1), optimizer_class=torch.optim.AdamW, lr=1e-2,
+                                       betas=(0.9, 0.95))
+        load_optimizer_state(zero, want)
+        assert len(zero.state) == 0 and len(zero.optim.state) == len(want['state'])
+        got = full_optimizer_state(zero)
+        assert sorted(got['state']) == sorted(want['state'])
+        for index, entry in want['state'].items():
+            assert sorted(got['state'][index]) == sorted(entry)
+            assert all(torch.equal(got['state'][index][k], v) for k, v in entry.items())
+        assert [g['params'] for g in got['param_groups']] == [g['params'] for g in want['param_groups']]
+        assert [{k: v for k, v in g.items() if k not in ('params', 'initial_lr')} for g in got['param_groups']] == \
+               [{k: v for k, v in g.items() if k not in ('params', 'initial_lr')} for g in want['param_groups']]
+    finally:
+        dist.destroy_process_group()

@@ -45,7 +45,10 @@ WEIGHT_TOL = {'bfloat16': 1.5e-2, 'float16': 1.5e-2, 'float32': 0.0}  # measured
 # under torchrun the compiled graph differs from one process's: DDP splits it at its buckets, FSDP2
 # compiles each block and computes with bf16 parameters
 LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL = 5e-3, 1.5e-2                   # measured <= 1.8e-3, 8.1e-3
-FULL_LOSS_TOL, FULL_WEIGHT_TOL = 1e-3, 5e-3                         # measured 3.7e-4, 1.3e-3 (LLaMA 1.36B)
+# the 1.36B runs (random tokens, loss ~11): LLaMA loss 3.7e-4, 7.3e-4, 6.3e-4, 1.03e-3 and weights
+# <= 1.3e-3 over four runs of the suite; GPT-2 loss <= 1.1e-4, weights <= 1.2e-3
+FULL_LOSS_TOL, FULL_WEIGHT_TOL = 2e-3, 5e-3
+EVAL_TOL = 1e-3  # eval_only against the training run's own final evaluation of the same weights
 
 
 def gpu_args(config, out, dataset='python_stdlib', **overrides):
@@ -312,7 +315,7 @@ def test_full_config_checkpoints_and_resume(arch, random_tokens, tmp_path, recor
 # eval_only, sample.py, export_hf.py, bench.py, SIGTERM
 
 @pytest.mark.xdist_group('llama')
-def test_eval_only_on_gpu(runs, tmp_path):
+def test_eval_only_on_gpu(runs, tmp_path, record_property):
     ref_out, _ = reference(runs, 'llama')
     out = str(tmp_path / 'out')
     shutil.copytree(ref_out, out)
@@ -320,7 +323,13 @@ def test_eval_only_on_gpu(runs, tmp_path):
     proc = train(gpu_args(QUICK['llama'], out, init_from='resume', eval_only=True))
     assert helpers.snapshot(out)['ckpt.pt'] == before
     final = helpers.run_log(ref_out)[0]['evals'][-1]
-    assert f"eval iter 8: train loss {final['train_loss']:.4f}, val loss {final['val_loss']:.4f}" in proc.stdout
+    line = next(line for line in proc.stdout.splitlines() if line.startswith('eval iter 8: '))
+    got = [float(line.split(' loss ')[k].split(',')[0]) for k in (1, 2)]
+    diff = max(abs(got[0] - final['train_loss']), abs(got[1] - final['val_loss']))
+    record_property('max_loss_diff', diff)
+    # the same weights on the same batches; the compiled bf16 forward of another process matched to the
+    # printed 4 decimals in two runs of the suite and differed by 2e-4 (val) in a third (one H100)
+    assert diff <= EVAL_TOL, (line, final)
 
 
 @pytest.mark.xdist_group('llama')
