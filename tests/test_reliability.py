@@ -244,6 +244,9 @@ BAD_INPUTS = {
     'foreign ckpt': (['--init_from=resume'], 'good', 'foreign', "is not a checkpoint of this project"),
     'resume override': (['--init_from=resume', '--n_layer=3'], 'good', 'copy',
                         "n_layer=3 disagrees with the checkpoint's n_layer=2"),
+    # a value equal to train.py's own default is still the user's: it is compared too
+    'resume override = default': (['--init_from=resume', '--n_layer=12'], 'good', 'copy',
+                                  "n_layer=12 disagrees with the checkpoint's n_layer=2"),
 }
 # optional trackers asked for without their package (only where it is not installed)
 for _package, _key in (('wandb', 'wandb_log'), ('tensorboard', 'tensorboard_log')):
@@ -294,7 +297,13 @@ def bad_input_runs(finished, tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize('case', list(BAD_INPUTS))
+# known gap: train.py tells a key the user set by its value differing from train.py's default, so an
+# override equal to that default is not compared with the checkpoint (the 2-layer model resumes)
+KNOWN_GAPS = {'resume override = default': "a key set to train.py's default value counts as unset"}
+
+
+@pytest.mark.parametrize('case', [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[case]))
+                                  if case in KNOWN_GAPS else case for case in BAD_INPUTS])
 def test_bad_input(case, bad_input_runs):
     r = bad_input_runs[case]
     expected = BAD_INPUTS[case][3]
