@@ -1,6 +1,7 @@
 """
 What the data/<name>/prepare.py scripts share: read documents, tokenize them in parallel, write
-train.bin and val.bin (flat uint16 token ids) and meta.pkl.
+train.bin and val.bin (flat uint16 token ids), their document indexes train.docs.npy and val.docs.npy,
+the vocabulary's byte table token_bytes.npy, and meta.pkl.
 
     python data/slimpajama_6b_llama/prepare.py                                  # from the Hugging Face hub
     python data/slimpajama_6b_llama/prepare.py --input shards/ --tokenizer ~/llama-2-tokenizer
@@ -8,8 +9,18 @@ train.bin and val.bin (flat uint16 token ids) and meta.pkl.
 
 A dataset script declares only what differs (a Recipe): where its documents come from when no
 --input is given, its tokenizer, and whether documents begin with BOS. Every document ends with the
-tokenizer's end-of-document id. Each .bin is written as <name>.tmp and renamed once complete;
-meta.pkl is written last, so an interrupted run never leaves a folder that looks prepared.
+tokenizer's end-of-document id. Each .bin (and .npy) is written as <name>.tmp and renamed once
+complete; meta.pkl is written last, so an interrupted run never leaves a folder that looks prepared.
+
+Byte accounting, so that models with different tokenizers can be compared in bits per byte:
+- each document has a source label (--source_field, a dotted path into its record, such as SlimPajama's
+  'meta.redpajama_set_name'; 'unknown' where a record has none, or the dataset's one source name);
+- meta['stats'][split][source name or 'all'] counts its documents, tokens, UTF-8 bytes and characters
+  (see write_dataset);
+- {split}.docs.npy: int64 rows [start offset in {split}.bin, number of tokens, source id], one a
+  document in .bin order (source id: an index into meta['sources']); the .bin format is unchanged;
+- token_bytes.npy: the UTF-8 bytes each token id decodes to on its own (see token_bytes), so that
+  sum(token_bytes[ids]) is the text's byte count.
 
 load_tokenizer(meta['tokenizer']) is also how sample.py and export_hf.py decode.
 """
@@ -24,6 +35,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import signal
 import sys
@@ -45,6 +57,7 @@ ENDOFTEXT = '<|endoftext|>'
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 BATCH_CHARS = 1 << 20  # text per worker task: large enough to amortize the pickling, small enough to stream
 BATCH_DOCS = 4096
+TOKEN_BYTES_FILE = 'token_bytes.npy'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,6 +131,26 @@ class HFTokenizer:
     def decode(self, ids):
         return self.tokenizer.decode(list(ids))
 
+    def token_bytes(self):
+        tokenizer = self.tokenizer
+        special = set(tokenizer.all_special_ids)  # BOS, EOS, UNK, PAD and the additional special tokens
+        added = tokenizer.added_tokens_decoder  # {id: AddedToken}: their content is plain text
+        byte_level = _is_byte_level(tokenizer)
+        alphabet = set(_byte_level_alphabet()) if byte_level else set()
+        counts = np.zeros(self.vocab_size, dtype=np.int32)
+        for i, piece in enumerate(tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))):
+            if piece is None or i in special:
+                continue
+            if not byte_level and BYTE_FALLBACK.fullmatch(piece):  # '<0xAB>' decodes to that byte
+                counts[i] = 1
+            elif i in added:
+                counts[i] = 0 if added[i].special else len(added[i].content.encode('utf-8'))
+            elif byte_level:  # one alphabet character a byte
+                counts[i] = sum(1 if c in alphabet else len(c.encode('utf-8')) for c in piece)
+            else:  # SentencePiece style: '▁' is a space
+                counts[i] = len(piece.replace(SPIECE_SPACE, ' ').encode('utf-8'))
+        return counts
+
     def limit_threads(self, num_threads):
         # the Rust backend reads this before each batch; one process a core needs no threads of its own
         os.environ['TOKENIZERS_PARALLELISM'] = 'true' if num_threads > 1 else 'false'
@@ -182,6 +215,17 @@ class TiktokenTokenizer:
     def decode(self, ids):
         return self.encoding.decode(list(ids))
 
+    def token_bytes(self):
+        special = {self.encoding.encode_single_token(t) for t in self.encoding.special_tokens_set}
+        counts = np.zeros(self.vocab_size, dtype=np.int32)
+        for i in range(self.vocab_size):
+            if i not in special:
+                try:
+                    counts[i] = len(self.encoding.decode_single_token_bytes(i))
+                except KeyError:  # an id with no token
+                    pass
+        return counts
+
     def limit_threads(self, num_threads):
         self.num_threads = num_threads
 
@@ -220,11 +264,50 @@ class ByteTokenizer:
                 run.append(i)
         return ''.join(pieces) + run.decode('utf-8', errors='replace')
 
+    def token_bytes(self):
+        return np.array([1] * 256 + [0], dtype=np.int32)
+
     def limit_threads(self, num_threads):
         pass
 
 
 TOKENIZER_KINDS = {'hf': HFTokenizer, 'tiktoken': TiktokenTokenizer, 'bytes': ByteTokenizer}
+BYTE_FALLBACK = re.compile(r'<0x[0-9A-Fa-f]{2}>')  # SentencePiece's byte pieces
+SPIECE_SPACE = '\u2581'  # '▁', SentencePiece's space
+
+
+def _byte_level_alphabet():
+    """The 256 characters that stand for the 256 bytes in a byte-level BPE vocabulary (GPT-2's)."""
+    from tokenizers import pre_tokenizers
+    return pre_tokenizers.ByteLevel.alphabet()
+
+
+def _is_byte_level(hf_tokenizer):
+    """Whether a transformers tokenizer is byte-level BPE (a ByteLevel pre-tokenizer or decoder, as
+    GPT-2's and Llama-3's), rather than SentencePiece style (Llama-2's)."""
+    backend = getattr(hf_tokenizer, 'backend_tokenizer', None)
+    if backend is None:  # a slow (Python) tokenizer: SentencePiece's
+        return False
+    config = json.loads(backend.to_str())
+    return '"ByteLevel"' in json.dumps([config.get('pre_tokenizer'), config.get('decoder')])
+
+
+def token_bytes(tokenizer):
+    """int32 array of vocab_size: the UTF-8 bytes each id decodes to on its own, so that a model's
+    summed loss over a text's tokens divided by sum(token_bytes[ids]) is its loss per byte. Special
+    tokens (end of document, BOS, UNK, added special tokens) count 0.
+    - bytes: 1 for ids 0..255, 0 for 256 (end of document);
+    - tiktoken: len(decode_single_token_bytes(id));
+    - hf byte-level BPE (GPT-2 style): each character of the token string is one byte;
+    - hf SentencePiece style (Llama-2): the piece's UTF-8 length with '▁' counted as one byte (a space),
+      and a byte-fallback piece '<0xAB>' as one byte; non-special added tokens count their text.
+    sum(token_bytes[encode(text)]) == len(text.encode('utf-8')) exactly for bytes, tiktoken and
+    byte-level BPE. SentencePiece's dummy prefix is the exception: its normalizer prepends '▁' to the
+    text, so the first piece of a non-empty document counts one byte (a space) the text does not have:
+    the sum is the text's bytes + 1."""
+    counts = np.asarray(tokenizer.token_bytes(), dtype=np.int32)
+    assert counts.shape == (tokenizer.vocab_size,)
+    return counts
 
 
 def load_tokenizer(spec):
@@ -250,14 +333,29 @@ def portable_spec(kind, name):
 
 
 # ----------------------------------------------------------------------------------------------
-# Sources: where documents come from, streamed as (split, text)
+# Sources: where documents come from, streamed as (split, text) or (split, text, source label)
+
+UNKNOWN_SOURCE = 'unknown'  # the source label of a document whose record has none
+
 
 @dataclasses.dataclass
 class Source:
     description: str                         # meta['source']
     split_names: dict                        # {'train': name in the source, 'val': ...}
-    documents: Iterable                      # (split, text) pairs, streamed
+    documents: Iterable                      # (split, text) or (split, text, label) tuples, streamed
     total: Optional[int] = None              # number of documents, when known (progress bar)
+    default_label: str = UNKNOWN_SOURCE      # the label of a document given none (or None)
+
+
+def field_value(record, path):
+    """The value at a dotted path ('meta.redpajama_set_name') of a record (nested dicts), as a str;
+    None where the record has none."""
+    value = record
+    for key in path.split('.'):
+        if not isinstance(value, dict) or value.get(key) is None:
+            return None
+        value = value[key]
+    return str(value)
 
 
 def expand_inputs(paths, flag):
@@ -279,15 +377,25 @@ def expand_inputs(paths, flag):
     return files
 
 
-def read_texts(path):
-    """The `text` field of each record of a .jsonl, .jsonl.zst or .parquet file, streamed."""
+def read_documents(path, source_field=None):
+    """(text, source label) of each record of a .jsonl, .jsonl.zst or .parquet file, streamed: its
+    `text` field, and the value at the dotted path source_field (None without one, or where the
+    record has none)."""
     if path.endswith('.parquet'):
         import pyarrow.parquet as pq
         parquet = pq.ParquetFile(path)
         if 'text' not in parquet.schema_arrow.names:
             raise UserError(f"{path}: no 'text' column (columns: {', '.join(parquet.schema_arrow.names)})")
-        for batch in parquet.iter_batches(batch_size=1024, columns=['text']):
-            yield from batch.column('text').to_pylist()
+        column = source_field.split('.')[0] if source_field else None  # a struct column holds the rest
+        if column not in parquet.schema_arrow.names:
+            column = None
+        for batch in parquet.iter_batches(batch_size=1024, columns=['text'] + ([column] if column else [])):
+            texts = batch.column('text').to_pylist()
+            if column is None:
+                yield from ((text, None) for text in texts)
+            else:
+                values = batch.column(column).to_pylist()
+                yield from ((text, field_value({column: v}, source_field)) for text, v in zip(texts, values))
         return
     with open(path, 'rb') as raw:
         if path.endswith('.zst'):
@@ -297,10 +405,11 @@ def read_texts(path):
             if not line.strip():
                 continue
             try:
-                text = json.loads(line)['text']
+                record = json.loads(line)
+                text = record['text']
             except (ValueError, KeyError, TypeError):
                 raise UserError(f"{path} line {line_number}: not a JSON object with a 'text' field") from None
-            yield text
+            yield text, (field_value(record, source_field) if source_field else None)
 
 
 def held_out(index, fraction):
@@ -311,24 +420,26 @@ def held_out(index, fraction):
 
 
 def file_source(args):
-    """--input (and --val_input, or a --val_fraction of --input's documents) from local files."""
+    """--input (and --val_input, or a --val_fraction of --input's documents) from local files,
+    each document labelled by its record's --source_field."""
     train_files = expand_inputs(args.input, '--input')
     val_files = expand_inputs(args.val_input, '--val_input') if args.val_input else []
     fraction = DEFAULT_VAL_FRACTION if args.val_fraction is None else args.val_fraction
+    source_field = getattr(args, 'source_field', None)
 
-    def texts(files):
-        for n, text in enumerate(t for f in files for t in read_texts(f)):
+    def texts(files):  # (text, label) pairs
+        for n, document in enumerate(d for f in files for d in read_documents(f, source_field)):
             if n == args.max_docs:
                 return
-            yield text
+            yield document
 
     def documents():
         if val_files:
-            yield from (('train', t) for t in texts(train_files))
-            yield from (('val', t) for t in texts(val_files))
+            yield from (('train', *d) for d in texts(train_files))
+            yield from (('val', *d) for d in texts(val_files))
         else:
-            for index, text in enumerate(texts(train_files)):
-                yield ('val' if held_out(index, fraction) else 'train'), text
+            for index, document in enumerate(texts(train_files)):
+                yield ('val' if held_out(index, fraction) else 'train', *document)
 
     if val_files:
         names = {'train': '--input', 'val': '--val_input'}
@@ -342,7 +453,8 @@ def file_source(args):
 def hf_source(dataset_id, split_names):
     """A Recipe's default source: a Hugging Face dataset with a `text` field. split_names maps
     'train' and 'val' to the dataset's splits. Not streamed by default: the download is cached, so the
-    LLaMA and GPT-2 datasets share it, and the memory-mapped Arrow files keep memory bounded."""
+    LLaMA and GPT-2 datasets share it, and the memory-mapped Arrow files keep memory bounded. With
+    args.source_field, each document is labelled by that (dotted) field of its record."""
 
     def make(args):
         import datasets
@@ -359,14 +471,21 @@ def hf_source(dataset_id, split_names):
         if not streaming:
             total = sum(len(d) if args.max_docs is None else min(len(d), args.max_docs) for d in splits.values())
 
+        source_field = getattr(args, 'source_field', None)
+        column = source_field.split('.')[0] if source_field else None
+
         def documents():
             for split, dataset in splits.items():
                 n = 0
                 for batch in dataset.iter(batch_size=1000):
-                    for text in batch['text']:
+                    values = batch.get(column) if column else None
+                    for i, text in enumerate(batch['text']):
                         if n == args.max_docs:
                             break
-                        yield split, text
+                        if column is None:
+                            yield split, text
+                        else:
+                            yield split, text, (field_value({column: values[i]}, source_field) if values else None)
                         n += 1
                     if n == args.max_docs:
                         break
@@ -392,9 +511,19 @@ def _init_pool_worker(*args):
     _init_worker(*args)
 
 
+def _text_size(text):
+    """(UTF-8 bytes, characters) of a document's text as tokenized (lone surrogates as U+FFFD)."""
+    try:
+        return len(text.encode('utf-8')), len(text)
+    except UnicodeEncodeError:
+        text = replace_lone_surrogates(text)
+        return len(text.encode('utf-8')), len(text)
+
+
 def _tokenize(texts):
     """One batch of documents -> (their ids, each document with its boundaries, as one uint16 array;
-    how many of the documents had lone surrogates replaced by U+FFFD)."""
+    how many of the documents had lone surrogates replaced by U+FFFD; an int64 array of
+    [tokens, UTF-8 bytes, characters] a document)."""
     docs, replaced = _worker['tokenizer'].encode_batch_counted(texts)
     bos, eos = _worker['bos_id'], _worker['eos_id']
     prefix = [] if bos is None else [bos]
@@ -405,24 +534,34 @@ def _tokenize(texts):
         n = len(ids) + len(prefix) + 1
         out[pos:pos + n] = prefix + list(ids) + [eos]
         pos += n
-    return out, replaced
+    sizes = np.array([(len(ids) + len(prefix) + 1, *_text_size(text)) for ids, text in zip(docs, texts)],
+                     dtype=np.int64).reshape(-1, 3)
+    return out, replaced, sizes
 
 
-def _batches(documents):
-    """(split, texts) batches of about BATCH_CHARS characters, in document order within each split."""
-    pending = {split: [] for split in SPLITS}
+def _batches(documents, default_label, source_ids):
+    """(split, texts, their source ids) batches of about BATCH_CHARS characters, in document order
+    within each split. source_ids ({label: id}) gains each new label, numbered in order of appearance."""
+    pending = {split: ([], []) for split in SPLITS}
     chars = dict.fromkeys(SPLITS, 0)
-    for split, text in documents:
+    for document in documents:
+        split, text = document[:2]
+        label = document[2] if len(document) > 2 and document[2] is not None else default_label
         if not isinstance(text, str):
             raise UserError(f"a document's text is {type(text).__name__}, not a string")
-        pending[split].append(text)
+        if label not in source_ids:
+            if label == 'all':
+                raise UserError("a document's source is named 'all', the name of the total in meta['stats']")
+            source_ids[label] = len(source_ids)
+        pending[split][0].append(text)
+        pending[split][1].append(source_ids[label])
         chars[split] += len(text)
-        if chars[split] >= BATCH_CHARS or len(pending[split]) >= BATCH_DOCS:
-            yield split, pending[split]
-            pending[split], chars[split] = [], 0
+        if chars[split] >= BATCH_CHARS or len(pending[split][0]) >= BATCH_DOCS:
+            yield split, *pending[split]
+            pending[split], chars[split] = ([], []), 0
     for split in SPLITS:
-        if pending[split]:
-            yield split, pending[split]
+        if pending[split][0]:
+            yield split, *pending[split]
 
 
 class _Done:
@@ -442,9 +581,34 @@ def _remove(path):
         pass
 
 
+STAT_KEYS = ('documents', 'tokens', 'bytes', 'chars')
+
+
+def _stats(totals, names):
+    """meta['stats'] of one split from its {source id: [documents, tokens, bytes, chars]}."""
+    stats = {names[sid]: dict(zip(STAT_KEYS, map(int, row))) for sid, row in sorted(totals.items())}
+    stats['all'] = dict(zip(STAT_KEYS, map(int, sum(totals.values()))))
+    return stats
+
+
+def _save_npy(path, array):
+    """array saved as path.tmp (renamed to path by the caller, with the .bin files)."""
+    with open(path + '.tmp', 'wb') as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True):
-    """Tokenize source's documents on num_proc processes into out_dir/{train,val}.bin and meta.pkl.
-    Returns meta."""
+    """Tokenize source's documents on num_proc processes into out_dir/{train,val}.bin, their document
+    indexes {train,val}.docs.npy, token_bytes.npy and meta.pkl. Returns meta.
+
+    meta['stats'][split][name] ({name} each source label with documents in the split, and 'all') is
+    {'documents', 'tokens', 'bytes', 'chars'}: bytes and chars are the UTF-8 bytes and the characters
+    of the documents' text as read (a lone surrogate counted as the U+FFFD that replaced it); tokens
+    are every id written to {split}.bin for them: BOS (when the dataset has it), the text's tokens and
+    the end-of-document id, so stats[split]['all']['tokens'] == len({split}.bin). BOS and EOS count 0
+    in token_bytes.npy, so sum(token_bytes[{split}.bin]) is the text's bytes (for the exact kinds)."""
     bos_id = tokenizer.bos_id if bos else None
     if bos and bos_id is None:
         raise UserError(f"documents of this dataset begin with BOS, but tokenizer '{spec['name']}' has no bos_token")
@@ -453,13 +617,19 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
                         f"most {MAX_VOCAB:,}: use a tokenizer with a vocabulary of at most {MAX_VOCAB:,}")
     os.makedirs(out_dir, exist_ok=True)
     paths = {split: os.path.join(out_dir, f'{split}.bin') for split in SPLITS}
+    docs_paths = {split: os.path.join(out_dir, f'{split}.docs.npy') for split in SPLITS}
+    rows_paths = {split: os.path.join(out_dir, f'{split}.docs.rows.tmp') for split in SPLITS}  # raw int64 rows
+    token_bytes_path = os.path.join(out_dir, TOKEN_BYTES_FILE)
     counts = {split: {'tokens': 0, 'documents': 0} for split in SPLITS}
+    totals = {split: {} for split in SPLITS}  # {source id: [documents, tokens, bytes, chars]}
+    source_ids = {}  # {label: id}, in order of first appearance
     replaced = 0  # documents whose lone surrogates became U+FFFD
-    files, pool = {}, None
+    files, rows_files, pool = {}, {}, None
     from tqdm import tqdm
     bar = tqdm(total=source.total, unit=' docs', disable=not progress, dynamic_ncols=True)
     try:
         files = {split: open(paths[split] + '.tmp', 'wb') for split in SPLITS}
+        rows_files = {split: open(rows_paths[split], 'wb') for split in SPLITS}
         init_args = (spec, bos_id, tokenizer.eos_id, 1)
         if num_proc > 1:
             # fork (where there is one) hands the workers the tokenizer already loaded: no hub requests per worker
@@ -477,17 +647,23 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
         def write_done(keep):
             nonlocal replaced
             while len(in_flight) > keep:
-                split, n_docs, result = in_flight.popleft()
-                ids, n_replaced = result.get()
+                split, doc_sources, result = in_flight.popleft()
+                ids, n_replaced, sizes = result.get()  # sizes: [tokens, bytes, chars] a document
                 replaced += n_replaced
                 files[split].write(ids.data)
+                starts = counts[split]['tokens'] + np.cumsum(sizes[:, 0]) - sizes[:, 0]
+                rows_files[split].write(np.column_stack([starts, sizes[:, 0], doc_sources]).astype(np.int64).data)
+                for sid in np.unique(doc_sources):
+                    mine = doc_sources == sid
+                    row = totals[split].setdefault(int(sid), np.zeros(len(STAT_KEYS), dtype=np.int64))
+                    row += [mine.sum(), *sizes[mine].sum(axis=0)]
                 counts[split]['tokens'] += len(ids)
-                counts[split]['documents'] += n_docs
-                bar.update(n_docs)
+                counts[split]['documents'] += len(doc_sources)
+                bar.update(len(doc_sources))
                 bar.set_postfix_str(f"{counts['train']['tokens'] + counts['val']['tokens']:,} tokens", refresh=False)
 
-        for split, texts in _batches(source.documents):
-            in_flight.append((split, len(texts), submit(texts)))
+        for split, texts, doc_sources in _batches(source.documents, source.default_label, source_ids):
+            in_flight.append((split, np.array(doc_sources, dtype=np.int64), submit(texts)))
             write_done(keep=2 * num_proc)
         write_done(keep=0)
         for split in SPLITS:
@@ -495,9 +671,10 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
                 raise UserError(f"no documents went to the {split} split: "
                                 + ("give more documents or a larger --val_fraction, or --val_input"
                                    if split == 'val' else "the input is empty"))
-            files[split].flush()
-            os.fsync(files[split].fileno())
-            files[split].close()
+            for f in (files[split], rows_files[split]):
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
         if not bar.disable and bar.total != bar.n:  # the source's count was an estimate: end the bar at 100%
             bar.total = bar.n
             bar.refresh()
@@ -506,13 +683,21 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
             print(f"{replaced:,} document{'s' if replaced != 1 else ''} had invalid characters "
                   f"(lone UTF-16 surrogates) replaced by U+FFFD")
 
+        for split in SPLITS:  # the raw rows as .npy, read through a memory map (no copy in memory)
+            _save_npy(docs_paths[split], np.memmap(rows_paths[split], dtype=np.int64, mode='r',
+                                                   shape=(counts[split]['documents'], 3)))
+        _save_npy(token_bytes_path, token_bytes(tokenizer))
+        names = list(source_ids)
         meta = {'vocab_size': tokenizer.vocab_size, 'tokenizer': dict(spec), 'bos_id': bos_id,
                 'eos_id': tokenizer.eos_id, 'dtype': np.dtype(DTYPE).name, 'splits': counts,
-                'source': source.description, 'split_names': dict(source.split_names)}
-        # the folder is complete only once meta.pkl exists: drop the old one before replacing the .bin files
+                'source': source.description, 'split_names': dict(source.split_names),
+                'sources': names, 'stats': {split: _stats(totals[split], names) for split in SPLITS},
+                'token_bytes': TOKEN_BYTES_FILE,
+                'docs': {split: os.path.basename(docs_paths[split]) for split in SPLITS}}
+        # the folder is complete only once meta.pkl exists: drop the old one before replacing the other files
         _remove(os.path.join(out_dir, 'meta.pkl'))
-        for split in SPLITS:
-            os.replace(paths[split] + '.tmp', paths[split])
+        for path in list(paths.values()) + list(docs_paths.values()) + [token_bytes_path]:
+            os.replace(path + '.tmp', path)
         with open(os.path.join(out_dir, 'meta.pkl.tmp'), 'wb') as f:
             pickle.dump(meta, f)
         os.replace(os.path.join(out_dir, 'meta.pkl.tmp'), os.path.join(out_dir, 'meta.pkl'))
@@ -522,9 +707,10 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
         if pool is not None:
             pool.terminate()
             pool.join()
-        for f in files.values():
+        for f in list(files.values()) + list(rows_files.values()):
             f.close()
-        for path in [paths[split] + '.tmp' for split in SPLITS] + [os.path.join(out_dir, 'meta.pkl.tmp')]:
+        for path in ([path + '.tmp' for path in list(paths.values()) + list(docs_paths.values()) + [token_bytes_path]]
+                     + list(rows_paths.values()) + [os.path.join(out_dir, 'meta.pkl.tmp')]):
             _remove(path)
         _worker.clear()
 
@@ -540,6 +726,7 @@ class Recipe:
     bos: bool                                # documents begin with the tokenizer's BOS
     default_source: Callable                 # args -> Source, used without --input
     out_dir: str                             # default --out_dir: the script's folder
+    source_field: Optional[str] = None       # default --source_field: a document's source label
 
 
 def default_num_proc():
@@ -562,7 +749,12 @@ def parse_args(recipe, argv):
                              f"folder / file (default {recipe.tokenizer['name']})")
     parser.add_argument('--num_proc', type=int, default=default_num_proc(),
                         help='tokenizer processes (default: all cores)')
-    parser.add_argument('--out_dir', default=recipe.out_dir, help='where train.bin, val.bin and meta.pkl go')
+    parser.add_argument('--out_dir', default=recipe.out_dir,
+                        help='where train.bin, val.bin, their .docs.npy, token_bytes.npy and meta.pkl go')
+    parser.add_argument('--source_field', default=recipe.source_field, metavar='PATH',
+                        help=f"dotted path of the field of each record that names the document's source, for "
+                             f"statistics per source (default {recipe.source_field}; records without it: "
+                             f"'{UNKNOWN_SOURCE}')")
     parser.add_argument('--streaming', action='store_true',
                         help='stream the Hugging Face dataset instead of downloading it to the cache first')
     args = parser.parse_args(argv)
@@ -593,9 +785,16 @@ def prepare(recipe, argv=None):
     elapsed = time.time() - start
     tokens = sum(s['tokens'] for s in meta['splits'].values())
     for split in SPLITS:
-        s = meta['splits'][split]
+        s = meta['stats'][split]['all']
         print(f"{split}.bin: {s['tokens']:,} tokens, {s['documents']:,} documents, "
-              f"{s['tokens'] * np.dtype(DTYPE).itemsize / 1e6:,.1f} MB")
+              f"{s['tokens'] * np.dtype(DTYPE).itemsize / 1e6:,.1f} MB; {s['bytes']:,} bytes of text, "
+              f"{s['bytes'] / s['tokens']:.3f} bytes/token")
+        if len(meta['sources']) > 1:
+            for name in meta['sources']:
+                if name in meta['stats'][split]:
+                    s = meta['stats'][split][name]
+                    print(f"  {name}: {s['tokens']:,} tokens, {s['documents']:,} documents, {s['bytes']:,} bytes, "
+                          f"{s['bytes'] / s['tokens']:.3f} bytes/token")
     print(f"{tokens:,} tokens in {elapsed:.1f} s ({tokens / elapsed:,.0f} tokens/s) -> {os.path.abspath(args.out_dir)}")
     return meta
 
@@ -629,8 +828,8 @@ def bench(argv=None):
     args = parser.parse_args(argv)
     spec = portable_spec(args.kind, args.tokenizer)
     tokenizer = load_tokenizer(spec)
-    args.val_input, args.val_fraction = None, None
-    texts = [t for _, t in file_source(args).documents]
+    args.val_input, args.val_fraction, args.source_field = None, None, None
+    texts = [d[1] for d in file_source(args).documents]
 
     # the pipeline first: its fork must not inherit a tokenizer whose thread pool is already running
     out_dir = tempfile.mkdtemp(prefix='dataprep-bench-')

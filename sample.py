@@ -7,7 +7,6 @@ Text from a trained checkpoint, decoded with its dataset's tokenizer.
 """
 
 import os
-import sys
 
 import torch
 
@@ -45,11 +44,20 @@ def load_tokenizer_for(ckpt, dataset_override):
                         f"pass --dataset=FOLDER whose meta.pkl names a tokenizer available here") from None
 
 
-def main(argv):
-    c = Configurator(DEFAULTS).parse(argv)
-    device = c['device'] if c['device'] != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
+def inference_device(name, dtype):
+    """(device, autocast context) of a script that runs a checkpoint: 'auto' = cuda if available;
+    autocast in dtype on GPU, float32 on CPU."""
+    device = name if name != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu")
+    if device.startswith('cuda') and dtype != 'float32':
+        return device, torch.autocast('cuda', dtype=getattr(torch, dtype))
+    return device, torch.autocast('cpu', enabled=False)
+
+
+def main(argv):
+    c = Configurator(DEFAULTS).parse(argv)
+    device, autocast = inference_device(c['device'], c['dtype'])
     ckpt = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
     tokenizer = load_tokenizer_for(ckpt, c['dataset'])
     model = model_from_checkpoint(ckpt).to(device).eval()
@@ -71,8 +79,6 @@ def main(argv):
     x = torch.tensor(ids, dtype=torch.long, device=device)[None, ...]
 
     torch.manual_seed(c['seed'])
-    use_autocast = device.startswith('cuda') and c['dtype'] != 'float32'
-    autocast = torch.autocast('cuda', dtype=getattr(torch, c['dtype'])) if use_autocast else torch.autocast('cpu', enabled=False)
     with torch.no_grad(), autocast:
         for _ in range(c['num_samples']):
             y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None)

@@ -172,3 +172,13 @@ def snapshot(folder):
 def logged_iters(lines):
     """The iteration numbers of the console's 'iter N: loss ...' lines."""
     return [int(line.split()[1].rstrip(':')) for line in lines if line.startswith('iter ') and ': loss ' in line]
+
+
+def stand_in_tokenizers():
+    """data/stand_in_tokenizers.py as a module: the offline Llama-2-style and GPT-2-style tokenizers."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('stand_in_tokenizers',
+                                                  os.path.join(REPO, 'data', 'stand_in_tokenizers.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

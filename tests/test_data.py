@@ -111,7 +111,8 @@ def test_llama_dataset_decodes_to_the_input(inputs, llama_tokenizer, tmp_path):
                          '--tokenizer', llama_tokenizer, '--out_dir', out, '--num_proc', 2,
                          cwd=os.path.join(REPO, 'data', 'slimpajama_6b_llama'), script='prepare.py')
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(out)) == ['meta.pkl', 'train.bin', 'val.bin']
+    assert sorted(os.listdir(out)) == ['meta.pkl', 'token_bytes.npy', 'train.bin', 'train.docs.npy',
+                                       'val.bin', 'val.docs.npy']
     meta = pickle.load(open(out / 'meta.pkl', 'rb'))
     tokenizer = dataprep.load_tokenizer(meta['tokenizer'])
     assert meta['tokenizer'] == {'kind': 'hf', 'name': os.path.abspath(llama_tokenizer)}

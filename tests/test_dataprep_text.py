@@ -5,7 +5,6 @@ Preparation must not die on it with any tokenizer kind: each lone surrogate beco
 own encode does), the other documents are untouched, and one line says how many documents needed it.
 The real prepare.py scripts run as subprocesses on a small .jsonl, with the offline stand-in tokenizers.
 """
-import importlib.util
 import json
 import os
 import pickle
@@ -18,10 +17,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 import dataprep  # noqa: E402
+import helpers  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location('stand_in_tokenizers', os.path.join(REPO, 'data', 'stand_in_tokenizers.py'))
-stand_in = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(stand_in)
+stand_in = helpers.stand_in_tokenizers()
 
 # (document as json.loads reads it, the text its tokens must decode to)
 TRAIN = [

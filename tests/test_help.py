@@ -1,5 +1,5 @@
 """
---help and -h on the scripts that take configurator.py's arguments (train.py, sample.py, bench.py):
+--help and -h on the scripts that take configurator.py's arguments (train.py, sample.py, bench.py, eval_bpb.py):
 every key with its default and its meaning, the meaning being the trailing comment of the key in the
 script's defaults block; on stdout, exit 0, and nothing else done (no data read, nothing written).
 """
@@ -14,6 +14,7 @@ import helpers
 from helpers import REPO
 
 import bench  # helpers has put the repository on sys.path
+import eval_bpb
 import sample
 import train
 from configurator import HelpRequested
@@ -22,6 +23,7 @@ SCRIPTS = {
     'train.py': dict(train.DEFAULTS),
     'sample.py': dict(sample.DEFAULTS),
     'bench.py': {**train.DEFAULTS, **bench.BENCH_DEFAULTS},
+    'eval_bpb.py': dict(eval_bpb.DEFAULTS),
 }
 # a few meanings each script's help must show, as its defaults block words them
 KNOWN = {
@@ -29,9 +31,10 @@ KNOWN = {
                  'gradient_accumulation_steps': 'micro-steps per optimizer step'},
     'sample.py': {'temperature': '0 = greedy', 'start': 'FILE:path'},
     'bench.py': {'bench_iters': 'timed optimizer steps', 'use_fsdp': 'FSDP2'},
+    'eval_bpb.py': {'max_docs': 'seeded sample'},
 }
 TYPOS = {'train.py': ('eval_onyl', 'eval_only'), 'sample.py': ('tempreature', 'temperature'),
-         'bench.py': ('bench_iter', 'bench_iters')}
+         'bench.py': ('bench_iter', 'bench_iters'), 'eval_bpb.py': ('max_doc', 'max_docs')}
 
 
 def launch(script, args, cwd, env=None):
@@ -68,7 +71,7 @@ def source_comments(script):
         end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith('# ----'))
         pattern = r'^(\w+) = .*?(?:  +# (.*))?$'
     else:
-        name = 'DEFAULTS' if script == 'sample.py' else 'BENCH_DEFAULTS'
+        name = 'BENCH_DEFAULTS' if script == 'bench.py' else 'DEFAULTS'
         start = lines.index(f'{name} = dict(')
         end = lines.index(')', start)
         pattern = r'^\s+(\w+)=.*?,(?:\s+# (.*))?$'

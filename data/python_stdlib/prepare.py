@@ -53,7 +53,8 @@ def stdlib_source(args):
     return dataprep.Source(description=f'Python {sys.version.split()[0]} standard library ({root})',
                            split_names={'train': '.py files but every 20th (library, then tests, by path)',
                                         'val': 'every 20th .py file (library, then tests, by path)'},
-                           documents=documents, total=len(documents))
+                           documents=documents, total=len(documents),
+                           default_label='python_stdlib')  # one source: meta['sources'] == ['python_stdlib']
 
 
 RECIPE = dataprep.Recipe(

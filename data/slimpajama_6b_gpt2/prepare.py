@@ -17,7 +17,8 @@ RECIPE = dataprep.Recipe(
     tokenizer={'kind': 'tiktoken', 'name': 'gpt2'},
     bos=False,
     default_source=dataprep.hf_source('DKYoon/SlimPajama-6B', {'train': 'train', 'val': 'validation'}),
-    out_dir=HERE)
+    out_dir=HERE,
+    source_field='meta.redpajama_set_name')  # RedPajamaCommonCrawl, RedPajamaC4, RedPajamaGithub, ...
 
 if __name__ == '__main__':
     dataprep.main(RECIPE)
