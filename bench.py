@@ -12,18 +12,35 @@ is vocab_size, or without it the config's dataset's (its meta.pkl). Prints a sum
 JSON line to bench_out (GPU, torch version, config, micro-batch, accumulation, tokens/s, MFU, step
 time, peak memory): by default bench_results.local.jsonl, which git ignores; the repo's record of
 measurements is bench_results.jsonl, written only when named.
+
+    python bench.py config/full_llama_1.36b.py --bench_baseline=hf    # Hugging Face's model, same harness
+    python bench.py config/full_llama_1.36b.py --bench_baseline=all   # ours, then HF's, and their ratio
+
+Every run also measures the device's sustained matmul rate (bench_matmul_seconds of back-to-back
+8192^3 bf16 matmuls on CUDA) before and after the timed steps, in the same process, with the SM clock
+and NVML's throttle reasons: a run on a throttled GPU is marked so in its JSON line ('throttled').
+With bench_baseline, Hugging Face's LlamaForCausalLM / GPT2LMHeadModel (SDPA attention), at the
+config's shape and with our model's initial weights, runs through the same setup() and
+train_step(): the same tokens, autocast, torch.compile, fused AdamW and weight-decay groups,
+micro-steps and clipping (PERF_NOTES.md, "Harness checks and baselines", says what still differs).
 """
 
+import dataclasses
+import gc
 import json
+import os
 import subprocess
 import sys
 import time
 from datetime import datetime
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 import train
 from configurator import UserError, run_cli
+from gpu_specs import gpu_model, usual_matmul_tflops
 from loader import load_meta, resolve_dataset
 
 BENCH_DEFAULTS = dict(
@@ -33,7 +50,10 @@ BENCH_DEFAULTS = dict(
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
     bench_out='bench_results.local.jsonl',  # untracked; --bench_out=bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
+    bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio
+    bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it
 )
+BASELINES = {'': 'this project', 'hf': 'hf-transformers', 'all': 'this project, then hf-transformers'}
 
 
 class SyntheticBatches:
@@ -67,11 +87,16 @@ def dataset_vocab_size(c):
                         f"config's dataset so that its meta.pkl gives it ({e})") from None
 
 
-def run(c):
+def run(c, implementation=''):
+    """Time one model: implementation '' = this project's, 'hf' = Hugging Face's. Returns the
+    result (the JSON line's fields, less the matmul check's); the Trainer is gone on return."""
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
     c.init_from, c.overwrite = "scratch", True  # bench.py reads and writes no checkpoint
     s = train.setup(c, make_batches=SyntheticBatches)  # a train.Trainer
+    if implementation == 'hf':
+        s = with_hf_model(s)
+        gc.collect()  # our model's copy on the device, released
     tokens_per_iter = c.gradient_accumulation_steps * c.batch_size * c.block_size
     flops_per_token = s.raw_model.flops_per_token(c.block_size)
     lr = train.get_lr(c.warmup_iters, c)
@@ -96,11 +121,13 @@ def run(c):
            if s.peak_tflops else None)
     peak_mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if c.device.startswith('cuda') else None
     reserved = torch.cuda.max_memory_reserved(c.device) / 2**30 if c.device.startswith('cuda') else None
+    label = s.raw_model.implementation if implementation == 'hf' else 'this project'
     result = dict(
         date=datetime.now().isoformat(timespec='seconds'),
         device=torch.cuda.get_device_name(c.device) if c.device.startswith('cuda') else c.device,
         world_size=s.ranks.world_size, torch=torch.__version__, config=c.bench_config, arch=c.arch,
-        parameters=s.raw_model.num_params(), vocab_size=s.raw_model.config.vocab_size, batch_size=c.batch_size,
+        implementation=label,
+        parameters=s.raw_model.num_params(), vocab_size=s.mconf.vocab_size, batch_size=c.batch_size,
         block_size=c.block_size,
         gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.device.dtype, compile=c.compile,
         activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp,
@@ -108,16 +135,273 @@ def run(c):
         flops_per_token=flops_per_token, mfu=mfu, peak_tflops=s.peak_tflops, peak_mem_gib=peak_mem,
         peak_reserved_gib=reserved, warmup_seconds=warmup_seconds, loss=loss.item(),
         command='python bench.py ' + ' '.join(c.argv))
+    if implementation == 'hf':
+        result['attention'] = s.raw_model.attention
     if c.bench_profile and s.ranks.master:
         profile(step, c)
     if s.ranks.master:
-        print(f"{result['device']} | {c.arch} {result['parameters'] / 1e9:.2f}B | micro-batch {c.batch_size} x "
-              f"{c.gradient_accumulation_steps} x {c.block_size} | {step_time * 1000:.0f} ms/step | "
+        print(f"{result['device']} | {label} | {c.arch} {result['parameters'] / 1e9:.2f}B | micro-batch "
+              f"{c.batch_size} x {c.gradient_accumulation_steps} x {c.block_size} | {step_time * 1000:.0f} ms/step | "
               f"{tokens_per_sec:,.0f} tok/s" + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
               + (f" | peak mem {peak_mem:.1f} GiB (reserved {reserved:.1f})" if peak_mem is not None else ""))
-        with open(c.bench_out, 'a') as f:
-            f.write(json.dumps(result) + '\n')
     return result
+
+
+def release_device_memory(c):
+    """After a run: its model, optimizer and compiled graphs freed, so that the next run (or the
+    matmul check) starts from an empty device."""
+    gc.collect()
+    torch._dynamo.reset()
+    if c.device.startswith('cuda'):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(c.device)
+
+
+# -----------------------------------------------------------------------------
+# the baseline: Hugging Face's model in the same harness
+
+class HFCausalLM(nn.Module):
+    """Hugging Face's LlamaForCausalLM / GPT2LMHeadModel behind model.Transformer's interface, so that
+    train.parallelize, train.build_optimizer and train.train_step run it unchanged. forward(x, y)
+    returns (logits or None, loss), the loss being ours: the mean cross entropy over all target
+    tokens, on fp32 logits (y is already shifted; HF's own labels= loss would shift again)."""
+
+    def __init__(self, hf_model, flops_per_token, seq_len):
+        super().__init__()
+        self.hf = hf_model
+        self.flops = {seq_len: flops_per_token}  # our model's count at the same shape, for a comparable MFU
+        import transformers
+        self.implementation = f'hf-transformers {transformers.__version__}'
+        self.attention = getattr(hf_model.config, '_attn_implementation', None)
+
+    def forward(self, idx, targets=None, return_logits=True):
+        logits = self.hf(input_ids=idx, use_cache=False).logits
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            if not return_logits:
+                logits = None
+        return logits, loss
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())  # a tied embedding once, as ours
+
+    def flops_per_token(self, seq_len):
+        return self.flops[seq_len]
+
+    def param_groups(self, weight_decay):
+        """model.Transformer.param_groups' split: decay the matrices of the linear layers (GPT-2's
+        Conv1D included, and the output layer, also when tied), not norms, biases, untied
+        embeddings or learned positions."""
+        matrices = {id(m.weight) for m in self.modules()
+                    if isinstance(m, nn.Linear) or type(m).__name__ == 'Conv1D'}
+        decay = [p for p in self.parameters() if id(p) in matrices]
+        no_decay = [p for p in self.parameters() if id(p) not in matrices]
+        return [{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
+
+
+def check_hf_baseline(c):
+    """A configuration the baseline cannot run is a one-line error, before any work."""
+    if c.use_fsdp or c.activation_checkpointing:
+        raise UserError(f"bench_baseline={c.bench_baseline!r} runs without use_fsdp and activation_checkpointing "
+                        f"(train.py applies both to our model's blocks only): drop them to compare")
+    if c.bench_baseline == 'all' and 'RANK' in os.environ:
+        raise UserError("bench_baseline='all' runs in one process (each ratio from one GPU): run it without "
+                        "torchrun, or --bench_baseline=hf under torchrun")
+    try:
+        import transformers  # noqa: F401
+        from export_hf import hf_arch
+    except ImportError as e:
+        raise UserError(f"bench_baseline={c.bench_baseline!r} needs transformers: pip install transformers ({e})") from None
+    try:
+        hf_arch(train.model_config(c, None, c.vocab_size))
+    except ValueError as e:
+        raise UserError(f"bench_baseline={c.bench_baseline!r}: {e}") from None
+
+
+def with_hf_model(s):
+    """The Trainer with Hugging Face's model in place of ours: the same shape and initial weights
+    (export_hf.to_hf), SDPA attention, then train.py's own parallelize (torch.compile, DDP) and
+    build_optimizer (fused AdamW on CUDA) applied to it."""
+    from export_hf import to_hf
+    c = s.config
+    hf = to_hf(s.raw_model)  # fp32 on the CPU, our weights copied
+    if hasattr(hf, 'set_attn_implementation'):
+        hf.set_attn_implementation('sdpa')
+    else:  # older transformers: the attention function is looked up from the config at each forward
+        hf.config._attn_implementation = 'sdpa'
+    hf.config.use_cache = False
+    model = HFCausalLM(hf, s.raw_model.flops_per_token(c.block_size), c.block_size).to(c.device).train()
+    s = dataclasses.replace(s, raw_model=model, model=None, optimizer=None)  # ours dropped
+    return dataclasses.replace(s, model=train.parallelize(model, c, s.ranks, s.device),
+                               optimizer=train.build_optimizer(model, c, s.device))
+
+
+# -----------------------------------------------------------------------------
+# the matmul check: is the device itself running at its usual speed?
+
+# NVML's clocks-event (formerly "clocks throttle") reason bits, as nvidia-smi -q names them.
+CLOCK_EVENT_REASONS = {0x1: 'gpu_idle', 0x2: 'applications_clocks_setting', 0x4: 'sw_power_cap',
+                       0x8: 'hw_slowdown', 0x10: 'sync_boost', 0x20: 'sw_thermal_slowdown',
+                       0x40: 'hw_thermal_slowdown', 0x80: 'hw_power_brake', 0x100: 'display_clock_setting'}
+# the reasons that mark a run throttled. sw_power_cap is recorded but does not: a sustained large matmul
+# holds an H100 at its power limit on a healthy machine (the usual rate is measured so); a lowered
+# power limit shows in the rate, and in power_limit_w.
+SLOWDOWN_REASONS = ('sw_thermal_slowdown', 'hw_thermal_slowdown', 'hw_slowdown', 'hw_power_brake')
+
+
+def check_device(c):
+    """The device the run will use (under torchrun, cuda:LOCAL_RANK, as train.setup_device chooses)."""
+    if c.device.startswith('cuda') and 'RANK' in os.environ and 'LOCAL_RANK' in os.environ:
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return c.device
+
+
+def nvml_sample(device):
+    """SM clock now and its maximum (MHz), temperature, power and its limit (W), and the active
+    clocks-event reasons, through NVML (the pynvml module of nvidia-ml-py). What cannot be read is
+    None: without pynvml, everything but torch.cuda.clock_rate's SM clock where it works."""
+    sample = dict(sm_mhz=None, sm_max_mhz=None, temp_c=None, power_w=None, power_limit_w=None, reasons=None)
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda._get_nvml_device_index(device))
+    except Exception:
+        try:
+            sample['sm_mhz'] = torch.cuda.clock_rate(device)
+        except Exception:
+            pass
+        return sample
+    reasons_of = (getattr(pynvml, 'nvmlDeviceGetCurrentClocksEventReasons', None)
+                  or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons)
+    reads = dict(sm_mhz=lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                 sm_max_mhz=lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                 temp_c=lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
+                 power_w=lambda: pynvml.nvmlDeviceGetPowerUsage(handle) / 1000,
+                 power_limit_w=lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
+                 reasons=lambda: [name for bit, name in CLOCK_EVENT_REASONS.items() if reasons_of(handle) & bit])
+    for key, read in reads.items():
+        try:
+            sample[key] = read()
+        except Exception:
+            pass
+    try:
+        pynvml.nvmlShutdown()
+    except Exception:
+        pass
+    return sample
+
+
+def matmul_check(device, seconds):
+    """Sustained TFLOP/s of back-to-back square matmuls for about `seconds` (CUDA: 8192^3 in bf16,
+    timed with CUDA events; elsewhere 512^3 in float32 for at most 1 s), and on CUDA the NVML samples
+    taken halfway and at the end of the loop, while the GPU is busy. None, None when skipped."""
+    if seconds <= 0 or (device.startswith('cuda') and not torch.cuda.is_available()):
+        return None, None  # no CUDA: train.setup says so, in one line
+    cuda = device.startswith('cuda')
+    if cuda:
+        n, dtype = 8192, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        sync = lambda: torch.cuda.synchronize(device)
+    else:
+        n, dtype, seconds = 512, torch.float32, min(seconds, 1.0)
+        sync = lambda: None
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    out = torch.empty_like(a)
+    samples = []
+
+    def timed(count, sample=False):
+        sync()
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+        t0 = time.perf_counter()
+        for i in range(count):
+            torch.mm(a, b, out=out)
+            if sample and cuda and i == count // 2:  # the host runs ahead: the GPU is busy here
+                samples.append(nvml_sample(device))
+        if not cuda:
+            return time.perf_counter() - t0
+        end.record()
+        if sample:
+            samples.append(nvml_sample(device))
+        end.synchronize()
+        return start.elapsed_time(end) / 1000
+
+    timed(3)  # cuBLAS's choice of kernel, clocks up
+    each = timed(10) / 10
+    count = max(10, round(seconds / each))
+    tflops = 2 * n**3 * count / timed(count, sample=True) / 1e12
+    a = b = out = None  # freed before empty_cache
+    if cuda:
+        torch.cuda.empty_cache()
+    if not samples:
+        return dict(rate=tflops, shape=f'{n}^3 {str(dtype)[6:]}'), None
+    read = [s['reasons'] for s in samples if s['reasons'] is not None]  # halfway and at the end
+    sample = dict(samples[-1], reasons=sorted({r for names in read for r in names}) if read else None)
+    return dict(rate=tflops, shape=f'{n}^3 {str(dtype)[6:]}'), sample
+
+
+def throttle_fields(c, before, after, clocks_before, clocks_after):
+    """The JSON fields of the matmul check, and its verdict: throttled when a rate is under 90% of the
+    GPU's usual one (gpu_specs.USUAL_MATMUL_TFLOPS), or, for a GPU the table lacks, when the rate
+    fell more than 10% from before to after; or when NVML reported a thermal or hardware slowdown.
+    Off CUDA, or with the check skipped, throttled is None (unknown)."""
+    device = check_device(c)
+    cuda = device.startswith('cuda') and torch.cuda.is_available()
+    name = torch.cuda.get_device_name(device) if cuda else None
+    usual = usual_matmul_tflops(name) if cuda else None
+    rate_before, rate_after = (before or {}).get('rate'), (after or {}).get('rate')
+    samples = [s for s in (clocks_before, clocks_after) if s is not None]
+    read = [s['reasons'] for s in samples if s['reasons'] is not None]
+    reasons = sorted({r for names in read for r in names}) if read else None
+    throttled, why = verdict(rate_before, rate_after, usual, reasons, gpu_model(name)) if cuda else (None, None)
+    return dict(matmul_shape=(before or after or {}).get('shape'), matmul_tflops_before=rate_before,
+                matmul_tflops_after=rate_after, matmul_usual_tflops=usual,
+                clocks=dict(before=clocks_before, after=clocks_after) if samples else None,
+                throttle_reasons=reasons, throttled=throttled, throttled_why=why)
+
+
+def verdict(rate_before, rate_after, usual, reasons, gpu=None):
+    """(throttled, why) from the two rates (TFLOP/s or None), the GPU's usual rate (or None) and
+    NVML's reasons (names, or None); (None, None) when no rate was measured."""
+    if not (rate_before or rate_after):
+        return None, None
+    problems = []
+    for when, rate in (('before', rate_before), ('after', rate_after)):
+        if usual and rate is not None and rate < 0.9 * usual:
+            problems.append(f"{rate:.0f} TFLOP/s {when}, under 90% of the usual {usual:.0f}" + (f" on {gpu}" if gpu else ""))
+    if not usual and rate_before and rate_after and rate_after < 0.9 * rate_before:
+        problems.append(f"the rate fell {100 * (1 - rate_after / rate_before):.0f}% from before to after")
+    active = [r for r in SLOWDOWN_REASONS if r in (reasons or [])]
+    if active:
+        problems.append("NVML: " + ", ".join(active))
+    return bool(problems), "; ".join(problems) or None
+
+
+def describe_check(check, seconds):
+    """One line: the check's result."""
+    if check['matmul_shape'] is None:
+        return "matmul check: skipped (bench_matmul_seconds=0); throttling unknown"
+    rates = " and ".join(f"{check[f'matmul_tflops_{w}']:.3g} TFLOP/s {w}" for w in ('before', 'after')
+                         if check[f'matmul_tflops_{w}'] is not None)
+    line = f"matmul check ({check['matmul_shape']}, ~{seconds:g} s each): {rates}"
+    if check['matmul_usual_tflops']:
+        line += f" (usual {check['matmul_usual_tflops']:g})"
+    last = (check['clocks'] or {}).get('after') or (check['clocks'] or {}).get('before')
+    if last and last['sm_mhz']:
+        line += f"; SM clock {last['sm_mhz']}" + (f"/{last['sm_max_mhz']}" if last['sm_max_mhz'] else "") + " MHz"
+    if check['throttle_reasons']:
+        line += f"; NVML reasons: {', '.join(check['throttle_reasons'])}"
+    if check['throttled'] is None:
+        return line + "; throttling unknown (not a CUDA GPU)"
+    return line + (f"; THROTTLED: {check['throttled_why']}" if check['throttled'] else "; not throttled")
+
+
+def ratio_fields(result, other):
+    """This run against the other implementation's, from the same process and device."""
+    ratio = lambda key: (result[key] / other[key] if result.get(key) and other.get(key) else None)
+    return dict(implementation=other['implementation'], tokens_per_sec=ratio('tokens_per_sec'),
+                peak_mem_gib=ratio('peak_mem_gib'))
 
 
 def profile(step, c):
@@ -163,13 +447,40 @@ def main(argv):
     c = train.parse_config(argv, BENCH_DEFAULTS)
     c.argv = argv
     c.bench_config = next((a for a in argv if not a.startswith('--')), None)
+    if c.bench_baseline not in BASELINES:
+        raise UserError(f"bench_baseline must be '' (this project's model), 'hf' (Hugging Face's at the same "
+                        f"shape) or 'all' (both, and their ratio), got {c.bench_baseline!r}")
     if c.bench_sweep:
         return 0 if sweep(c) else 1
+    if c.vocab_size is None:
+        c.vocab_size = dataset_vocab_size(c)
+    if c.bench_baseline:
+        check_hf_baseline(c)
+    implementations = {'': [''], 'hf': ['hf'], 'all': ['', 'hf']}[c.bench_baseline]
+    device = check_device(c)
+    before, clocks_before = matmul_check(device, c.bench_matmul_seconds)
+    results = []
     try:
-        run(c)
+        for implementation in implementations:
+            results.append(run(c, implementation))
+            release_device_memory(c)
     except torch.OutOfMemoryError:
         print(f"out of memory at micro-batch {c.batch_size}", file=sys.stderr)
         return 3
+    after, clocks_after = matmul_check(device, c.bench_matmul_seconds)
+    check = throttle_fields(c, before, after, clocks_before, clocks_after)
+    if len(results) == 2:
+        ours, theirs = results
+        ours['ratio_vs'], theirs['ratio_vs'] = ratio_fields(ours, theirs), ratio_fields(theirs, ours)
+    if int(os.environ.get('RANK', '0')) == 0:
+        print(describe_check(check, c.bench_matmul_seconds if device.startswith('cuda') else min(c.bench_matmul_seconds, 1.0)))
+        if len(results) == 2:
+            r = ours['ratio_vs']
+            print(f"this project / {theirs['implementation']}: {r['tokens_per_sec']:.3f}x tokens/s"
+                  + (f", {r['peak_mem_gib']:.3f}x peak memory" if r['peak_mem_gib'] else ""))
+        with open(c.bench_out, 'a') as f:
+            for result in results:
+                f.write(json.dumps({**result, **check}) + '\n')
     return 0
 
 

@@ -91,3 +91,98 @@ def test_bench_without_vocab_or_dataset_is_a_one_line_error(tmp_path):
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith('error: ') and '--vocab_size=' in line and 'prepare' in line and 'no_such_dataset' in line
     assert os.listdir(tmp_path) == []
+
+
+# -----------------------------------------------------------------------------
+# the matmul check (throttling) and the Hugging Face baseline
+
+# helpers.TINY_MODEL (2 layers, 64 wide, fp32 on CPU), 2 micro-steps of 2 sequences
+TINY = [*helpers.TINY_MODEL, '--bench_iters=1', '--bench_warmup=1', '--batch_size=2', '--gradient_accumulation_steps=2',
+        '--bench_matmul_seconds=0.2']
+
+
+def bench_lines(tmp_path, config, args):
+    bench_out = tmp_path / 'bench.jsonl'
+    proc = run('bench.py', [config, *TINY, *args, f'--bench_out={bench_out}'], check=True, timeout=120)
+    return proc, [json.loads(line) for line in bench_out.read_text().splitlines()]
+
+
+def our_parameters(arch, **shape):
+    from model import ModelConfig, Transformer
+    return Transformer(ModelConfig(arch=arch, n_layer=2, n_head=4, n_embd=64, block_size=64, vocab_size=VOCAB,
+                                   **shape)).num_params()
+
+
+def test_bench_line_has_the_matmul_check(tmp_path):
+    proc, [result] = bench_lines(tmp_path, 'config/quick_llama.py', [])
+    assert result['implementation'] == 'this project' and result['matmul_shape'] == '512^3 float32'
+    assert result['matmul_tflops_before'] > 0 and result['matmul_tflops_after'] > 0
+    assert result['throttled'] is None and result['throttled_why'] is None  # unknown off the GPU
+    assert result['clocks'] is None and result['throttle_reasons'] is None and result['matmul_usual_tflops'] is None
+    assert 'matmul check (512^3 float32' in proc.stdout and 'throttling unknown' in proc.stdout
+    assert result['parameters'] == our_parameters('llama')
+
+
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_bench_baseline_all_times_ours_then_hugging_face(tmp_path, arch):
+    """One process, two lines: ours, then HF's at the same shape with our initial weights and the same
+    tokens (so the same loss), and their ratio. LLaMA: the same parameters. GPT-2: HF's GPT2LMHeadModel
+    always has biases (zeros here), which our gpt2 preset leaves out: per layer ln_1, ln_2 (2d), c_attn
+    (3d), attn and mlp c_proj (2d), c_fc (d_ff), plus ln_f (d)."""
+    import transformers
+    proc, [ours, hf] = bench_lines(tmp_path, helpers.CONFIGS[arch], ['--bench_baseline=all'])
+    assert ours['implementation'] == 'this project' and hf['implementation'] == f'hf-transformers {transformers.__version__}'
+    assert hf['attention'] == 'sdpa' and hf['arch'] == arch and hf['gradient_accumulation_steps'] == 2
+    d, d_ff, n_layer = 64, 4 * 64, 2
+    extra = 0 if arch == 'llama' else n_layer * (7 * d + d_ff) + d
+    assert ours['parameters'] == our_parameters(arch) and hf['parameters'] == ours['parameters'] + extra
+    # the same tokens, weights, loss and optimizer: LLaMA's loss after one AdamW step is ours (GPT-2's
+    # zero biases learn, so its loss moves a little)
+    assert hf['loss'] == pytest.approx(ours['loss'], rel=1e-5 if arch == 'llama' else 1e-3)
+    assert ours['ratio_vs']['implementation'] == hf['implementation'] and hf['ratio_vs']['implementation'] == 'this project'
+    assert ours['ratio_vs']['tokens_per_sec'] == pytest.approx(ours['tokens_per_sec'] / hf['tokens_per_sec'])
+    assert hf['ratio_vs']['tokens_per_sec'] == pytest.approx(1 / ours['ratio_vs']['tokens_per_sec'])
+    assert ours['matmul_tflops_before'] == hf['matmul_tflops_before'] > 0  # one check before the first, one after the last
+    assert proc.stdout.count('matmul check') == 1 and f"this project / {hf['implementation']}: " in proc.stdout
+
+
+def test_bench_baseline_hf_alone_with_grouped_query_attention(tmp_path):
+    _, [hf] = bench_lines(tmp_path, 'config/quick_llama.py', ['--bench_baseline=hf', '--n_kv_head=2'])
+    assert hf['implementation'].startswith('hf-transformers ') and 'ratio_vs' not in hf
+    assert hf['parameters'] == our_parameters('llama', n_kv_head=2) and math.isfinite(hf['loss'])
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--bench_baseline=transformers'], "bench_baseline must be '' (this project's model), 'hf'"),
+    (['--bench_baseline=hf', '--activation_checkpointing=True'], "runs without use_fsdp and activation_checkpointing"),
+])
+def test_bench_baseline_errors_are_one_line(tmp_path, args, message):
+    proc = bench_in(tmp_path, [f'--vocab_size={VOCAB}', *BENCH, *args], timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ''
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith('error: ') and message in line
+    assert os.listdir(tmp_path) == []
+
+
+def test_throttle_verdict():
+    import bench
+    usual = 770.0
+    assert bench.verdict(765.0, 760.0, usual, ['sw_power_cap']) == (False, None)  # the power cap alone is normal
+    throttled, why = bench.verdict(765.0, 650.0, usual, [])
+    assert throttled and '650 TFLOP/s after, under 90% of the usual 770' in why
+    assert bench.verdict(765.0, 760.0, usual, ['sw_power_cap', 'hw_slowdown']) == (True, 'NVML: hw_slowdown')
+    # a GPU without a usual rate: only a drop of over 10% from before to after, and NVML's reasons
+    assert bench.verdict(500.0, 460.0, None, None) == (False, None)
+    assert bench.verdict(500.0, 400.0, None, None) == (True, 'the rate fell 20% from before to after')
+    assert bench.verdict(500.0, 500.0, None, ['sw_thermal_slowdown'])[0] is True
+    assert bench.verdict(None, None, usual, ['hw_slowdown']) == (None, None)  # nothing measured
+
+
+def test_usual_matmul_rate_and_nvml_without_a_gpu():
+    import bench
+    from gpu_specs import usual_matmul_tflops
+    assert usual_matmul_tflops('NVIDIA H100 80GB HBM3') == 683.0
+    assert usual_matmul_tflops('NVIDIA H100 PCIe') is None and usual_matmul_tflops('NVIDIA H200') is None
+    assert usual_matmul_tflops('Some Future GPU') is None
+    if not torch.cuda.is_available():  # no NVML to read: every field None, nothing raised
+        assert set(bench.nvml_sample('cuda:0').values()) == {None}
