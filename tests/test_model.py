@@ -56,6 +56,24 @@ def test_production_parameter_count_and_flops(name):
     assert config.block_size == 2048 and config.head_dim == 128
 
 
+SWEEP = {'sweep_llama_350m.py': (373_867_520, 308_330_496), 'sweep_gpt2_350m.py': (355_648_512, 302_039_040)}
+
+
+@pytest.mark.parametrize('name', sorted(SWEEP))
+def test_sweep_configs_are_what_their_comments_say(name):
+    """The ~350M sweep configs: the parameter counts their comments give, the same depth and width
+    for both architectures, the 1.36B configs' recipe at 4,000 iterations."""
+    params, in_blocks = SWEEP[name]
+    config = production_config(name)
+    with torch.device('meta'):
+        model = Transformer(config)
+    assert model.num_params() == params and sum(p.numel() for p in model.blocks.parameters()) == in_blocks
+    with open(os.path.join(REPO_DIR, 'config', name)) as f:
+        text = f.read()
+    assert f"{params:,} parameters, {in_blocks:,} of them" in ' '.join(text.replace('#', ' ').split())
+    assert (config.n_layer, config.n_embd, config.n_head, config.block_size) == (24, 1024, 16, 2048)
+
+
 def test_production_formulas_term_by_term():
     """The worked sums of config/PARAMETER_FORMULAS.md."""
     d, V, L, d_ff = 2304, 32000, 18, 6144  # LLaMA: untied embeddings, SwiGLU, RMSNorm
