@@ -93,6 +93,7 @@ class Configurator:
         self.types.update(key_types or {})
         missing = [k for k in defaults if k not in self.types]
         assert not missing, f"no type for config keys {missing}"
+        self.assigned = set()  # the keys the last parse's config files and overrides set, whatever the value
 
     def _set(self, config, key, value, where):
         if key not in self.defaults:
@@ -100,6 +101,7 @@ class Configurator:
         if value is None and self.defaults[key] is not None:
             raise UserError(f"{where}: {key} cannot be None")
         config[key] = _coerce(key, value, self.types[key], where)
+        self.assigned.add(key)
 
     def apply_file(self, config, path):
         if not os.path.isfile(path):
@@ -109,7 +111,10 @@ class Configurator:
             source = f.read()
         namespace = dict(config)
         try:
-            exec(compile(source, path, 'exec'), namespace)
+            code = compile(source, path, 'exec')
+            stored = {node.id for node in ast.walk(ast.parse(source, path))
+                      if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+            exec(code, namespace)
         except Exception as e:  # the user's file: report where, in one line
             line = getattr(e, 'lineno', None)
             raise UserError(f"config file '{path}'{f' line {line}' if line else ''}: "
@@ -117,7 +122,7 @@ class Configurator:
         for key, value in namespace.items():
             if key.startswith('_') or not _is_config_value(value):
                 continue
-            if key not in config or value is not config[key]:
+            if key not in config or value is not config[key] or key in stored:
                 if key not in config:
                     raise UserError(f"config file '{path}': unknown config key '{key}'{_closest(key, config)} "
                                     f"(a helper variable in a config file must start with '_')")
@@ -141,6 +146,7 @@ class Configurator:
         if any(arg in HELP_FLAGS for arg in argv):
             raise HelpRequested(self.help_text(_caller_files()))
         config = dict(self.defaults)
+        self.assigned = set()
         for arg in argv:
             if arg.startswith('--'):
                 self.apply_override(config, arg)

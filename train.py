@@ -111,9 +111,9 @@ def parse_config(argv, extra_defaults=None):
     """The effective configuration as a namespace, and the keys the user set. extra_defaults: keys
     of a script that shares train.py's (bench.py)."""
     defaults = {**DEFAULTS, **(extra_defaults or {})}
-    config = Configurator(defaults, KEY_TYPES).parse(argv)
-    c = SimpleNamespace(**config)
-    c.user_set = {k for k in config if config[k] != defaults[k]}
+    configurator = Configurator(defaults, KEY_TYPES)
+    c = SimpleNamespace(**configurator.parse(argv))
+    c.user_set = set(configurator.assigned)  # set by a config file or --key=value, even to the default
     return c
 
 

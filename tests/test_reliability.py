@@ -297,13 +297,7 @@ def bad_input_runs(finished, tmp_path_factory):
     return results
 
 
-# known gap: train.py tells a key the user set by its value differing from train.py's default, so an
-# override equal to that default is not compared with the checkpoint (the 2-layer model resumes)
-KNOWN_GAPS = {'resume override = default': "a key set to train.py's default value counts as unset"}
-
-
-@pytest.mark.parametrize('case', [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[case]))
-                                  if case in KNOWN_GAPS else case for case in BAD_INPUTS])
+@pytest.mark.parametrize('case', list(BAD_INPUTS))
 def test_bad_input(case, bad_input_runs):
     r = bad_input_runs[case]
     expected = BAD_INPUTS[case][3]

@@ -84,3 +84,14 @@ def test_float16_step_skipped_by_the_scaler_counts_as_skipped(tmp_path):
     assert all(stepped == bool(torch.isfinite(norm)) for _, norm, stepped in results), \
         [(norm.item(), stepped) for _, norm, stepped in results]
 
+
+
+def test_a_key_set_to_its_default_counts_as_set(tmp_path):
+    """The keys a resume compares with the checkpoint are the keys the user wrote, whatever their value:
+    --n_layer=12 (train.py's default) and a config file's n_layer = 12 count; untouched keys do not."""
+    config = tmp_path / 'cfg.py'
+    config.write_text("n_layer = 12\n_helper = 3\nif _helper:\n    n_head = 12\n")
+    assert {'n_layer'} <= train.parse_config(['--n_layer=12']).user_set
+    c = train.parse_config([str(config), '--dropout=0.0'])
+    assert c.user_set == {'n_layer', 'n_head', 'dropout'}
+    assert 'n_embd' not in train.parse_config(['--n_layer=3']).user_set
