@@ -70,7 +70,16 @@ class SyntheticBatches:
                            device=self.c.device, generator=self.generator)
         return xy[:, :-1], xy[:, 1:].contiguous()
 
-    eval_batch = None  # bench.py never evaluates
+    def windows_before(self, iteration):
+        return iteration * self.c.gradient_accumulation_steps * self.c.batch_size
+
+    def byte_table(self):
+        return None  # random tokens are no text
+
+    def source_names(self):
+        return ['all']
+
+    eval_batch = eval_targets = None  # bench.py never evaluates
 
 
 def synchronize(c):

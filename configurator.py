@@ -93,7 +93,7 @@ class Configurator:
         self.types.update(key_types or {})
         missing = [k for k in defaults if k not in self.types]
         assert not missing, f"no type for config keys {missing}"
-        self.assigned = set()  # the keys the last parse's config files and overrides set, whatever the value
+        self.assigned = {}  # key -> where the last parse set it ('--key' or "config file 'path'"), whatever the value
 
     def _set(self, config, key, value, where):
         if key not in self.defaults:
@@ -101,7 +101,7 @@ class Configurator:
         if value is None and self.defaults[key] is not None:
             raise UserError(f"{where}: {key} cannot be None")
         config[key] = _coerce(key, value, self.types[key], where)
-        self.assigned.add(key)
+        self.assigned[key] = where
 
     def apply_file(self, config, path):
         if not os.path.isfile(path):
@@ -146,7 +146,7 @@ class Configurator:
         if any(arg in HELP_FLAGS for arg in argv):
             raise HelpRequested(self.help_text(_caller_files()))
         config = dict(self.defaults)
-        self.assigned = set()
+        self.assigned = {}
         for arg in argv:
             if arg.startswith('--'):
                 self.apply_override(config, arg)

@@ -281,7 +281,9 @@ class Transformer(nn.Module):
         seq_len = seq_len or cfg.block_size
         return 6 * self.num_matmul_params() + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * seq_len
 
-    def forward(self, idx, targets=None, return_logits=True):
+    def forward(self, idx, targets=None, return_logits=True, reduction='mean'):
+        """logits (B, T, vocab) and, with targets, the cross-entropy: its mean over the targets that
+        are not -1, or with reduction='none' each target's (B * T,), 0 where the target is -1."""
         B, T = idx.size()
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
@@ -302,7 +304,8 @@ class Transformer(nn.Module):
         logits = self.lm_head(x)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1,
+                                   reduction=reduction)
             if not return_logits:
                 logits = None
         return logits, loss

@@ -56,6 +56,7 @@ tensorboard_log = False      # event files under out_dir/tensorboard
 dataset = 'python_stdlib'    # a folder under data/, or a path to a folder with train.bin, val.bin, meta.pkl
 gradient_accumulation_steps = 1  # micro-steps per optimizer step, summed over all ranks (nanoGPT's meaning)
 batch_size = 12              # micro-batch size per rank
+data_order = 'epoch'         # 'epoch': each pass reads every training window once, in a seeded order; 'random': with replacement
 # model (every ModelConfig field; None = the arch preset's value; vocab_size None = the dataset's)
 arch = 'llama'               # 'llama' | 'gpt2': the preset that fills the model keys left at None
 n_layer = 12
@@ -113,7 +114,7 @@ def parse_config(argv, extra_defaults=None):
     defaults = {**DEFAULTS, **(extra_defaults or {})}
     configurator = Configurator(defaults, KEY_TYPES)
     c = SimpleNamespace(**configurator.parse(argv))
-    c.user_set = set(configurator.assigned)  # set by a config file or --key=value, even to the default
+    c.user_set = dict(configurator.assigned)  # key -> where: a config file or --key=value, even at the default
     return c
 
 
@@ -202,9 +203,9 @@ def model_config(c, ckpt_args=None, dataset_vocab=None):
         resolved = ModelConfig(**ckpt_args)
         for key in MODEL_FIELDS:
             if key in c.user_set and getattr(c, key) is not None and getattr(c, key) != getattr(resolved, key):
-                raise UserError(f"{key}={getattr(c, key)!r} disagrees with the checkpoint's {key}="
-                                f"{getattr(resolved, key)!r}: drop the override to resume, or train a new "
-                                f"run in another out_dir")
+                raise UserError(f"{key}={getattr(c, key)!r} ({c.user_set[key]}) disagrees with the checkpoint's "
+                                f"{key}={getattr(resolved, key)!r}: resume with the run's own settings (--{key}="
+                                f"{getattr(resolved, key)!r}), or train a new run in another out_dir")
         return resolved
     args = {k: getattr(c, k) for k in MODEL_FIELDS}
     if args['vocab_size'] is None:
@@ -321,24 +322,46 @@ def train_step(t, iter_num):
 
 @torch.no_grad()
 def evaluate(t):
-    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks).
-    Every rank runs the same number of forward passes (FSDP2 gathers weights in each one, so the
-    ranks must agree): where eval_iters does not divide by the ranks, the surplus passes count zero."""
+    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks)
+    and, where the dataset has a byte table, the validation split's bits per byte, overall and per
+    source. Every rank runs the same number of forward passes (FSDP2 gathers weights in each one, so
+    the ranks must agree): where eval_iters does not divide by the ranks, the surplus passes count zero.
+
+    Bits per byte, as eval_bpb.py defines it: over the scored target tokens, the sum of -ln p(target)
+    over ln 2 x the sum of the UTF-8 bytes those targets decode to; targets of 0 bytes (the special
+    tokens: end of document, BOS) are left out of both sums. The loss per token counts every target."""
     c, ranks, model = t.config, t.ranks, t.model
     model.eval()
     out = {}
     rounds = -(-c.eval_iters // ranks.world_size)
+    names = t.batches.source_names()
     for split in ('train', 'val'):
-        total = torch.zeros(2, device=c.device, dtype=torch.float64)
+        total = torch.zeros(2, device=c.device, dtype=torch.float64)  # loss sum, targets
+        per_byte = torch.zeros(len(names), 2, device=c.device, dtype=torch.float64)  # nats, bytes of each source
+        scored = split == 'val' and t.batches.byte_table() is not None
         for index in range(ranks.rank, rounds * ranks.world_size, ranks.world_size):
             x, y = t.batches.eval_batch(split, index % c.eval_iters)
             with t.device.autocast:
-                _, loss = model(x, y, return_logits=False)
+                _, nll = model(x, y, return_logits=False, reduction='none')
             weight = float(index < c.eval_iters)
-            total += torch.stack([loss.double() * weight, torch.tensor(weight, device=c.device, dtype=torch.float64)])
+            nll = nll.double() * weight
+            total += torch.stack([nll.sum(), torch.tensor(weight * y.numel(), device=c.device, dtype=torch.float64)])
+            if scored:
+                nbytes, source = (v.reshape(-1) for v in t.batches.eval_targets(split, index % c.eval_iters))
+                counted = nbytes > 0
+                per_byte[:, 0].index_add_(0, source[counted], nll[counted])
+                per_byte[:, 1].index_add_(0, source[counted], nbytes[counted].double() * weight)
         if ranks.enabled:
             torch.distributed.all_reduce(total)
+            torch.distributed.all_reduce(per_byte)
         out[split] = (total[0] / total[1]).item()
+        if scored:
+            sums = per_byte.tolist()
+            nats, nbytes = sum(s[0] for s in sums), sum(s[1] for s in sums)
+            out['val_bpb'] = nats / (math.log(2) * nbytes) if nbytes else None
+            out['val_bytes'] = int(nbytes)
+            if len(names) > 1:
+                out['val_bpb_sources'] = {name: s[0] / (math.log(2) * s[1]) for name, s in zip(names, sums) if s[1]}
     model.train()
     return out
 
@@ -497,7 +520,10 @@ def setup(c, make_batches=None):
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
     if make_batches is None:
-        batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size, meta=meta)
+        batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size, meta=meta,
+                               order=c.data_order, micro_steps=c.gradient_accumulation_steps)
+        if ckpt is not None:
+            batches.start(ckpt['iter_num'], windows_read(ckpt))
     else:
         batches = make_batches(c, mconf)
 
@@ -533,9 +559,23 @@ def describe_run(t, config_dict, log):
     log(f"device: {device_name(t)} x {t.ranks.world_size}, {dev.dtype}, peak "
         + (f"{t.peak_tflops:g} TFLOP/s dense bf16 per device" if t.peak_tflops else "unknown (no MFU; set peak_tflops)")
         + (f" (dtype {c.dtype} applies on GPU; {dev.type} trains in float32)" if dev.dtype != c.dtype else ""))
+    if c.data_order == 'epoch':
+        n = t.batches.num_windows('train')
+        log(f"data: one pass over the training split = {n:,} windows of {c.block_size} targets = "
+            f"{-(-n // (c.gradient_accumulation_steps * c.batch_size)):,} iterations, read in a seeded order"
+            + (f"; max_iters makes {t.batches.epochs(c.max_iters):.2f} passes" if c.max_iters else ""))
     if t.ckpt:
         log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_trained(t.ckpt):,} tokens trained, "
             f"loaded in {t.load_seconds:.1f}s")
+
+
+def windows_read(ckpt):
+    """The training windows a checkpoint's run read (older checkpoints: iter_num x their windows per
+    iteration). Skipped steps read their windows too."""
+    if 'windows' in ckpt:
+        return ckpt['windows']
+    done = ckpt['config']
+    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size']
 
 
 def tokens_trained(ckpt):
@@ -544,6 +584,13 @@ def tokens_trained(ckpt):
         return ckpt['tokens']
     done = ckpt['config']
     return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
+
+
+def train_bytes_per_token(meta):
+    """UTF-8 bytes of text per token of the training split (meta.pkl's stats), or None: the factor
+    from tokens seen to bytes of text seen."""
+    every = ((meta.get('stats') or {}).get('train') or {}).get('all') or {}
+    return every['bytes'] / every['tokens'] if every.get('tokens') else None
 
 
 def device_name(t):
@@ -560,7 +607,9 @@ def open_run_log(t, config_dict, start_iter):
                            world_size=t.ranks.world_size, peak_tflops=t.peak_tflops, start_iter=start_iter,
                            started=datetime.now().isoformat(timespec='seconds'),
                            parameters=t.raw_model.num_params(), tokens_per_iter=t.tokens_per_iter,
-                           flops_per_token=t.raw_model.flops_per_token(c.block_size)))
+                           flops_per_token=t.raw_model.flops_per_token(c.block_size),
+                           train_bytes_per_token=train_bytes_per_token(t.meta),
+                           windows_per_epoch=t.batches.num_windows('train') if c.data_order == 'epoch' else None))
     return RunLog(c.out_dir, name, header)
 
 
@@ -568,14 +617,20 @@ def run_evaluation(t, state, run_log, trackers, log, t_start):
     t0 = time.time()
     losses = evaluate(t)
     state.last_eval_iter = state.iter_num
-    log(f"eval iter {state.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    bpb, sources = losses.get('val_bpb'), losses.get('val_bpb_sources') or {}
+    log(f"eval iter {state.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+        + (f", val {bpb:.4f} bits per byte" if bpb is not None else "")
+        + (f" ({', '.join(f'{name} {value:.4f}' for name, value in sources.items())})" if sources else ""))
     if run_log is not None:
         run_log.add('evals', dict(iter=state.iter_num, train_loss=losses['train'], val_loss=losses['val'],
+                                  val_bpb=bpb, val_bytes=losses.get('val_bytes'), val_bpb_sources=sources or None,
                                   tokens=state.tokens, time=time.time() - t_start,
                                   unix_time=time.time(), eval_seconds=time.time() - t0))
         run_log.write()
+        scalars = {'eval/train_loss': losses['train'], 'eval/val_loss': losses['val'], 'eval/val_bpb': bpb,
+                   **{f'eval/val_bpb_{name}': value for name, value in sources.items()}}
         for track in trackers:
-            track({'eval/train_loss': losses['train'], 'eval/val_loss': losses['val']}, state.iter_num)
+            track({k: v for k, v in scalars.items() if v is not None}, state.iter_num)
     return losses
 
 
@@ -589,6 +644,7 @@ def save_training(t, state, run_log, config_dict, reason, log):
     t0 = time.time()
     ckpt = training_state(t.raw_model, t.optimizer, t.scaler, t.ranks.master, model_args=t.mconf.to_dict(),
                           iter_num=state.iter_num, tokens=state.tokens, best_val_loss=state.best_val_loss,
+                          windows=t.batches.windows_before(state.iter_num),
                           last_eval_iter=state.last_eval_iter, config=config_dict,
                           run_log=os.path.basename(run_log.path) if run_log is not None else None,
                           tokenizer=t.meta.get('tokenizer'))
@@ -644,7 +700,8 @@ class Progress:
         eta = (c.max_iters - state.iter_num) * dt
         record = dict(iter=state.iter_num, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(), step_time=dt,
                       tokens_per_sec=tokens_per_sec, mfu=mfu, peak_mem_gib=mem,
-                      tokens=state.tokens, time=time.time() - t_start, unix_time=time.time())
+                      tokens=state.tokens, epoch=t.batches.epochs(state.iter_num) if c.data_order == 'epoch' else None,
+                      time=time.time() - t_start, unix_time=time.time())
         log(f"iter {state.iter_num}: loss {mean_loss:.4f}, lr {lr:.3e}, grad norm {record['grad_norm']:.3f}, "
             f"{dt * 1000:.0f} ms, {tokens_per_sec:,.0f} tok/s"
             + (f", MFU {100 * mfu:.1f}%" if mfu is not None else "")

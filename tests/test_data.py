@@ -5,6 +5,7 @@ file); the .bin files must decode back to exactly the input documents with their
 the loader: batches as a pure function of (seed, iteration, micro-step), whatever the rank count.
 """
 import base64
+import collections
 import importlib.util
 import json
 import os
@@ -314,9 +315,10 @@ def as_bytes(batch):
     return batch[0].numpy().tobytes() + batch[1].numpy().tobytes()
 
 
-def test_one_step_reads_the_same_batches_on_one_and_two_ranks(dataset):
+@pytest.mark.parametrize('order', loader.ORDERS)
+def test_one_step_reads_the_same_batches_on_one_and_two_ranks(dataset, order):
     accumulation = 4  # global micro-steps per optimizer step
-    batches = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7)
+    batches = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7, order=order, micro_steps=accumulation)
     for iteration in (0, 5):
         one_rank = [as_bytes(batches.batch('train', iteration, s)) for s in range(accumulation)]
         two_ranks = [as_bytes(batches.batch('train', iteration, s))
@@ -337,9 +339,83 @@ def test_batches_are_a_pure_function_of_seed_iteration_step(dataset):
     assert [as_bytes(a.eval_batch('val', i)) for i in range(3)] == [as_bytes(b.eval_batch('val', i)) for i in range(3)]
 
 
+def read_windows(batches, iterations, world_size=1, first_iteration=0):
+    """{window index: times read} over whole iterations, each rank reading its global micro-steps
+    r, r + W, ... as train_step does, checked against the tokens of the window."""
+    tokens = np.fromfile(os.path.join(batches.data_dir, 'train.bin'), dtype=np.uint16).astype(np.int64)
+    T, seen = batches.block_size, collections.Counter()
+    for iteration in range(first_iteration, first_iteration + iterations):
+        for rank in range(world_size):
+            for step in range(rank, batches.micro_steps, world_size):
+                x, y = batches.batch('train', iteration, step)
+                for row in range(x.shape[0]):
+                    start = int(batches.starts('train', iteration, step)[row])
+                    assert start % T == 0 and (x[row].numpy() == tokens[start:start + T]).all()
+                    assert (y[row].numpy() == tokens[start + 1:start + T + 1]).all()
+                    seen[start // T] += 1
+    return seen
+
+
+@pytest.mark.parametrize('world_size', [1, 2])
+def test_each_pass_reads_every_training_window_once(dataset, world_size):
+    """5000 tokens, block 16: 312 windows a pass. 3 x 4 = 12 windows an iteration: 26 iterations are
+    one pass exactly; 52 are two, and every window is read twice, whatever the ranks."""
+    batches = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7, micro_steps=4)
+    n = batches.num_windows('train')
+    assert n == (5000 - 1) // 16 == 312
+    assert read_windows(batches, 26, world_size) == {w: 1 for w in range(n)}
+    assert batches.epochs(26) == 1.0
+    two_passes = read_windows(batches, 52, world_size)
+    assert two_passes == {w: 2 for w in range(n)}
+    # the two passes are different permutations, each a pure function of the seed
+    first = [int(s) for i in range(26) for k in range(4) for s in batches.starts('train', i, k)]
+    second = [int(s) for i in range(26, 52) for k in range(4) for s in batches.starts('train', i, k)]
+    assert first != second and sorted(first) == sorted(second)
+
+
+def test_a_pass_survives_a_resume_with_another_batch(dataset):
+    """A run reads 10 iterations at 3 x 4 windows, then resumes at 2 x 5: the checkpoint's window count
+    (windows_before) puts the resumed run where the first stopped, so the pass still reads every
+    window once (a pass straddling micro-batches included)."""
+    first = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7, micro_steps=4)
+    seen = read_windows(first, 10)
+    windows = first.windows_before(10)
+    assert windows == 120
+    resumed = loader.TokenBatches(dataset, batch_size=2, block_size=16, seed=7, micro_steps=5)
+    resumed.start(10, windows)
+    remaining = -(-(312 - windows) // 10)  # 20 iterations of 10 windows: 192 to go, then 8 of the next pass
+    seen += read_windows(resumed, remaining, first_iteration=10)
+    assert resumed.windows_before(10 + remaining) == 320
+    assert all(seen[w] in (1, 2) for w in range(312)) and sum(seen.values()) == 320
+    assert sum(v == 2 for v in seen.values()) == 8  # the next pass's first 8 windows
+    # the same resumed run read exactly what one uninterrupted run at the old batch would have read
+    straight = loader.TokenBatches(dataset, batch_size=3, block_size=16, seed=7, micro_steps=4)
+    assert sorted(straight._pass_order('train', 0)) == list(range(312))
+    order = [int(s) // 16 for i in range(10) for k in range(4) for s in first.starts('train', i, k)]
+    order += [int(s) // 16 for i in range(10, 10 + remaining) for k in range(5) for s in resumed.starts('train', i, k)]
+    assert order[:312] == list(straight._pass_order('train', 0))
+
+
+def test_validation_batches_are_the_split_from_its_beginning(dataset):
+    """Evaluation reads the validation split window after window from its start, the same for any seed,
+    wrapping around a split shorter than the evaluation (1000 tokens: 62 windows of 16)."""
+    a = loader.TokenBatches(dataset, batch_size=4, block_size=16, seed=1)
+    b = loader.TokenBatches(dataset, batch_size=4, block_size=16, seed=2)
+    val = np.fromfile(os.path.join(dataset, 'val.bin'), dtype=np.uint16).astype(np.int64)
+    for index in (0, 1, 15, 16):
+        assert as_bytes(a.eval_batch('val', index)) == as_bytes(b.eval_batch('val', index))
+        x, y = a.eval_batch('val', index)
+        for row in range(4):
+            start = ((index * 4 + row) % 62) * 16
+            assert (x[row].numpy() == val[start:start + 16]).all() and (y[row].numpy() == val[start + 1:start + 17]).all()
+    assert a.eval_targets('val', 0) is None  # no token_bytes.npy: no bits per byte
+
+
 def test_loader_errors(dataset, tmp_path):
     with pytest.raises(UserError, match='vocab_size'):
         loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1, vocab_size=100)
+    with pytest.raises(UserError, match="data_order must be one of 'epoch', 'random'"):
+        loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1, order='shuffle')
     with pytest.raises(UserError, match='not found'):
         loader.resolve_dataset(str(tmp_path / 'no_such_dataset'))
     with pytest.raises(UserError, match='prepare.py'):

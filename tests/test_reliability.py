@@ -243,10 +243,10 @@ BAD_INPUTS = {
     'truncated ckpt': (['--init_from=resume'], 'good', 'truncated', "is truncated or not a checkpoint"),
     'foreign ckpt': (['--init_from=resume'], 'good', 'foreign', "is not a checkpoint of this project"),
     'resume override': (['--init_from=resume', '--n_layer=3'], 'good', 'copy',
-                        "n_layer=3 disagrees with the checkpoint's n_layer=2"),
+                        "n_layer=3 (--n_layer) disagrees with the checkpoint's n_layer=2: resume with the run's own settings (--n_layer=2)"),
     # a value equal to train.py's own default is still the user's: it is compared too
     'resume override = default': (['--init_from=resume', '--n_layer=12'], 'good', 'copy',
-                                  "n_layer=12 disagrees with the checkpoint's n_layer=2"),
+                                  "n_layer=12 (--n_layer) disagrees with the checkpoint's n_layer=2"),
 }
 # optional trackers asked for without their package (only where it is not installed)
 for _package, _key in (('wandb', 'wandb_log'), ('tensorboard', 'tensorboard_log')):

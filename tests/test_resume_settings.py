@@ -91,7 +91,7 @@ def test_a_key_set_to_its_default_counts_as_set(tmp_path):
     --n_layer=12 (train.py's default) and a config file's n_layer = 12 count; untouched keys do not."""
     config = tmp_path / 'cfg.py'
     config.write_text("n_layer = 12\n_helper = 3\nif _helper:\n    n_head = 12\n")
-    assert {'n_layer'} <= train.parse_config(['--n_layer=12']).user_set
+    assert train.parse_config(['--n_layer=12']).user_set == {'n_layer': '--n_layer'}
     c = train.parse_config([str(config), '--dropout=0.0'])
-    assert c.user_set == {'n_layer', 'n_head', 'dropout'}
+    assert c.user_set == {'n_layer': f"config file '{config}'", 'n_head': f"config file '{config}'", 'dropout': '--dropout'}
     assert 'n_embd' not in train.parse_config(['--n_layer=3']).user_set

@@ -147,7 +147,7 @@ def test_eval_only_leaves_checkpoint(straight, tmp_path):
     shutil.copytree(straight.out, out)
     ckpt_path = os.path.join(out, 'ckpt.pt')
     before = helpers.snapshot(out)['ckpt.pt']
-    proc = train(train_args(load(out)['config']['dataset'], out, init_from='resume', eval_only=True))
+    proc = train(train_args(load(out)['config']['dataset'], out, init_from='resume', eval_only=True, dropout=0.1))
     assert helpers.snapshot(out)['ckpt.pt'] == before  # size, mtime and sha256
     assert not os.path.exists(ckpt_path + '.tmp')
     log, _ = helpers.run_log(straight.out)

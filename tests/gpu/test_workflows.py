@@ -330,6 +330,13 @@ def test_eval_only_on_gpu(runs, tmp_path, record_property):
     # the same weights on the same batches; the compiled bf16 forward of another process matched to the
     # printed 4 decimals in two runs of the suite and differed by 2e-4 (val) in a third (one H100)
     assert diff <= EVAL_TOL, (line, final)
+    # bits per byte of the same validation targets (python_stdlib has a byte table): the same bytes, and
+    # the same value within the same bound
+    logged = helpers.run_log(out)[0]['evals'][-1]
+    assert final['val_bpb'] is not None and logged['val_bytes'] == final['val_bytes'] > 0, (logged, final)
+    record_property('bpb_diff', abs(logged['val_bpb'] - final['val_bpb']))
+    assert abs(logged['val_bpb'] - final['val_bpb']) <= EVAL_TOL, (logged, final)
+    assert f"val {logged['val_bpb']:.4f} bits per byte" in line
 
 
 @pytest.mark.xdist_group('llama')
