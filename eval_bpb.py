@@ -84,21 +84,18 @@ def load_dataset_files(data_dir, split):
     return meta, tokens, np.load(docs_path), np.load(bytes_path)
 
 
-def main(argv):
-    c = Configurator(DEFAULTS).parse(argv)
-    device, autocast = inference_device(c['device'], c['dtype'])
-    ckpt = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
-    from loader import resolve_dataset
-    data_dir = resolve_dataset(c['dataset'] or ckpt['config']['dataset'])
-    meta, tokens, docs, token_bytes = load_dataset_files(data_dir, c['split'])
-    model = model_from_checkpoint(ckpt).to(device).eval()
+def bits_per_byte(model, data_dir, split, max_docs, seed, device, autocast):
+    """Score the chosen documents of data_dir's split whole (the docstring's definition): a dict with
+    'overall' and 'per_source' entries (documents, tokens, bytes, nll_nats, bpb, loss_per_token,
+    bytes_per_token) and what was scored. eval_bpb.py and eval_downstream.py both report this."""
+    meta, tokens, docs, token_bytes = load_dataset_files(data_dir, split)
     if len(token_bytes) < model.config.vocab_size or meta['vocab_size'] > model.config.vocab_size:
         raise UserError(f"{data_dir} has a vocabulary of {meta['vocab_size']}, the checkpoint's model "
                         f"{model.config.vocab_size}: score a checkpoint on its own dataset (--dataset)")
 
     chosen = np.arange(len(docs))
-    if c['max_docs'] and c['max_docs'] < len(docs):
-        chosen = np.sort(np.random.default_rng(c['seed']).choice(len(docs), size=c['max_docs'], replace=False))
+    if max_docs and max_docs < len(docs):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(docs), size=max_docs, replace=False))
     sources = meta.get('sources') or ['all']
     context = meta.get('eos_id') if meta.get('eos_id') is not None else meta.get('bos_id')
     sums = {}  # source -> [nll nats, bytes, tokens, documents]
@@ -117,27 +114,43 @@ def main(argv):
             s[2] += int(scored.sum())
             s[3] += 1
     if not sums:
-        raise UserError(f"{data_dir} has no documents in its {c['split']} split")
+        raise UserError(f"{data_dir} has no documents in its {split} split")
 
     def entry(s):
         return dict(documents=s[3], tokens=s[2], bytes=s[1], nll_nats=s[0],
                     bpb=s[0] / (math.log(2) * s[1]) if s[1] else None,
                     loss_per_token=s[0] / s[2] if s[2] else None, bytes_per_token=s[1] / s[2] if s[2] else None)
-    result = dict(iter_num=ckpt['iter_num'], split=c['split'], dataset=data_dir, documents_chosen=len(chosen),
-                  max_docs=c['max_docs'], seed=c['seed'], tokenizer=meta.get('tokenizer'),
-                  seconds=round(time.time() - t0, 1), overall=entry(sums.pop('all')),
-                  per_source={k: entry(v) for k, v in sorted(sums.items())} if len(sources) > 1 else {})
+    return dict(split=split, dataset=data_dir, documents_chosen=len(chosen), max_docs=max_docs, seed=seed,
+                tokenizer=meta.get('tokenizer'), seconds=round(time.time() - t0, 1), overall=entry(sums.pop('all')),
+                per_source={k: entry(v) for k, v in sorted(sums.items())} if len(sources) > 1 else {})
+
+
+def main(argv):
+    c = Configurator(DEFAULTS).parse(argv)
+    device, autocast = inference_device(c['device'], c['dtype'])
+    ckpt = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
+    from loader import resolve_dataset
+    data_dir = resolve_dataset(c['dataset'] or ckpt['config']['dataset'])
+    load_dataset_files(data_dir, c['split'])  # a dataset without the byte files fails before the model is built
+    model = model_from_checkpoint(ckpt).to(device).eval()
+    result = dict(iter_num=ckpt['iter_num'], **bits_per_byte(model, data_dir, c['split'], c['max_docs'], c['seed'],
+                                                              device, autocast))
     o = result['overall']
     print(f"{c['split']}: {o['bpb']:.4f} bits per byte over {o['documents']:,} documents, {o['bytes']:,} bytes, "
           f"{o['tokens']:,} tokens ({o['bytes_per_token']:.2f} bytes a token, {o['loss_per_token']:.4f} nats a token)")
     for name, e in result['per_source'].items():
         print(f"  {name}: {e['bpb']:.4f} bits per byte over {e['documents']:,} documents, {e['bytes']:,} bytes")
     path = os.path.join(c['out_dir'], f"bpb_{c['split']}_iter{ckpt['iter_num']}.json")
-    with open(path + '.tmp', 'w') as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + '.tmp', path)
+    write_json(path, result)
     print(f"wrote {path}")
     return 0
+
+
+def write_json(path, data):
+    """path written whole or not at all: a .tmp file, then os.replace."""
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(path + '.tmp', path)
 
 
 if __name__ == '__main__':

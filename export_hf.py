@@ -221,13 +221,18 @@ def save_tokenizer(spec, tokenizer, out_dir, max_length):
 
 # ----------------------------------------------------------------------------- command line
 
+def check_out_dir(out_dir, force=False, key='--out'):
+    """UserError unless out_dir can be written: a new or empty folder (or any folder with force)."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"{key} {out_dir} is a file; name a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
+        raise UserError(f"{key} {out_dir} exists and is not empty; choose another folder"
+                        f"{' or pass --force to write into it' if key == '--out' else ''}")
+
+
 def export(ckpt_path, out_dir, force=False, dtype='float32'):
     from checkpoint import load_checkpoint, model_from_checkpoint
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UserError(f"--out {out_dir} is a file; name a folder")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise UserError(f"--out {out_dir} exists and is not empty; choose another folder or pass --force "
-                        f"to write into it")
+    check_out_dir(out_dir, force)
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt)
     ckpt = {key: ckpt.get(key) for key in ('tokenizer', 'config')}  # free the weights and optimizer state
@@ -235,13 +240,18 @@ def export(ckpt_path, out_dir, force=False, dtype='float32'):
         hf_arch(model.config)
     except ValueError as e:
         raise UserError(f"{ckpt_path}: {e}") from None
-    spec, tokenizer, problem = tokenizer_of(ckpt)
+    save_hf(model, tokenizer_of(ckpt), out_dir, dtype, ckpt_path)
+
+
+def save_hf(model, tokenizer_found, out_dir, dtype, ckpt_path):
+    """Write model (ours, on CPU, of an exportable architecture) into out_dir as a Hugging Face folder
+    with the tokenizer that tokenizer_of found, after checking the logits on a probe."""
+    spec, tokenizer, problem = tokenizer_found
     token_ids = {'bos': tokenizer.bos_id, 'eos': tokenizer.eos_id} if tokenizer is not None else None
     hf_model = to_hf(model, token_ids)
     difference = max_logit_difference(model, hf_model)
     assert difference < 1e-3, f"the exported model's logits differ from ours by {difference:.3g}"
     block_size, n_params = model.config.block_size, model.num_params()
-    del model
     hf_model.to(getattr(torch, dtype))
     os.makedirs(out_dir, exist_ok=True)
     hf_model.save_pretrained(out_dir, safe_serialization=True)

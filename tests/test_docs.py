@@ -78,6 +78,8 @@ SKIPPED = {
     '--out_dir=out-sweep-$arch-lr$lr-s$seed; done; done; done': GPU_DATA + " (twelve ~350M runs)",
     'python sample.py --out_dir=out-llama-1.36b --start="The capital of France" --num_samples=3': TRAINED,
     'python export_hf.py --ckpt out-llama-1.36b/ckpt.pt --out hf-llama-1.36b': TRAINED,
+    'python eval_downstream.py --out_dir=out-llama-1.36b': TRAINED + "; " + HUB + " for the tasks' data",
+    'python eval_downstream.py --out_dir=out-gpt2-1.36b': TRAINED + "; " + HUB + " for the tasks' data",
     'python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained(\'hf-llama-1.36b\')"':
         "needs the exported 1.36B model",
 }

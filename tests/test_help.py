@@ -1,5 +1,6 @@
 """
---help and -h on the scripts that take configurator.py's arguments (train.py, sample.py, bench.py, eval_bpb.py):
+--help and -h on the scripts that take configurator.py's arguments (train.py, sample.py, bench.py, eval_bpb.py,
+eval_downstream.py):
 every key with its default and its meaning, the meaning being the trailing comment of the key in the
 script's defaults block; on stdout, exit 0, and nothing else done (no data read, nothing written).
 """
@@ -15,6 +16,7 @@ from helpers import REPO
 
 import bench  # helpers has put the repository on sys.path
 import eval_bpb
+import eval_downstream
 import sample
 import train
 from configurator import HelpRequested
@@ -24,6 +26,7 @@ SCRIPTS = {
     'sample.py': dict(sample.DEFAULTS),
     'bench.py': {**train.DEFAULTS, **bench.BENCH_DEFAULTS},
     'eval_bpb.py': dict(eval_bpb.DEFAULTS),
+    'eval_downstream.py': dict(eval_downstream.DEFAULTS),
 }
 # a few meanings each script's help must show, as its defaults block words them
 KNOWN = {
@@ -32,9 +35,11 @@ KNOWN = {
     'sample.py': {'temperature': '0 = greedy', 'start': 'FILE:path'},
     'bench.py': {'bench_iters': 'timed optimizer steps', 'use_fsdp': 'FSDP2'},
     'eval_bpb.py': {'max_docs': 'seeded sample'},
+    'eval_downstream.py': {'tasks': 'comma-separated', 'hf_dir': 'temporary folder'},
 }
 TYPOS = {'train.py': ('eval_onyl', 'eval_only'), 'sample.py': ('tempreature', 'temperature'),
-         'bench.py': ('bench_iter', 'bench_iters'), 'eval_bpb.py': ('max_doc', 'max_docs')}
+         'bench.py': ('bench_iter', 'bench_iters'), 'eval_bpb.py': ('max_doc', 'max_docs'),
+         'eval_downstream.py': ('taks', 'tasks')}
 
 
 def launch(script, args, cwd, env=None):
