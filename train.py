@@ -98,6 +98,7 @@ seed = 1337                  # initial weights and the order of the batches
 use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOptimizer)
 use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
 activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
+fp8 = False                  # the blocks' Linear layers in FP8 (torchao float8, tensorwise scaling): Hopper/Ada GPUs, pip install torchao
 attention_backend = 'auto'   # SDPA kernel on GPU: 'auto' (PyTorch's choice) | 'flash' | 'cudnn' | 'efficient' | 'math'
 peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
 max_nonfinite_steps = 5      # stop after this many optimizer steps in a row with a non-finite grad norm
@@ -165,6 +166,8 @@ def setup_device(c, ranks):
     if c.dtype not in ('float32', 'bfloat16', 'float16'):
         raise UserError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {c.dtype!r}")
     device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
+    if c.fp8:
+        check_fp8(c, device_type)
     if device_type != 'cuda':
         c.backend = 'gloo'  # off the GPU; the effective configuration shows the backend in use
     if ranks.enabled:
@@ -225,9 +228,52 @@ def recomputed_in_backward(forward):
     return run
 
 
+def check_fp8(c, device_type):
+    """fp8=True needs a CUDA GPU with FP8 matmuls (compute capability 8.9: Ada, Hopper and later),
+    bfloat16 autocast and torchao."""
+    if device_type != 'cuda':
+        raise UserError(f"fp8=True trains on a CUDA GPU with FP8 matmuls (H100, H200, H20, L40S), not on "
+                        f"{device_type}: drop --fp8=True")
+    major, minor = torch.cuda.get_device_capability(c.device)
+    if (major, minor) < (8, 9):
+        raise UserError(f"fp8=True needs FP8 matmuls (compute capability 8.9 or later); "
+                        f"{torch.cuda.get_device_name(c.device)} has {major}.{minor}: drop --fp8=True")
+    if c.dtype != 'bfloat16':
+        raise UserError(f"fp8=True trains under bfloat16 autocast (the layers it leaves alone): set "
+                        f"--dtype=bfloat16, not {c.dtype!r}")
+    import importlib.util
+    if importlib.util.find_spec('torchao') is None:
+        raise UserError("fp8=True needs torchao (its float8 training): pip install torchao")
+
+
+def fp8_layers(model):
+    """The Linear layers fp8 converts: those of the blocks (attention and MLP), not the output layer
+    (kept in bf16: the loss reads its logits), and only where both dimensions are multiples of 16
+    (FP8 matmuls need them)."""
+    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+            and name.startswith('blocks.') and m.in_features % 16 == 0 and m.out_features % 16 == 0]
+
+
+def convert_to_fp8(model, emulate=False):
+    """Swap fp8_layers(model) for torchao's Float8Linear, tensorwise scaling, in place. The parameters
+    stay the same fp32 tensors (so the state dict, the checkpoint and the optimizer see no change);
+    only the matmuls cast their inputs to FP8 with a scale per tensor. emulate: FP8 arithmetic emulated
+    in higher precision (no FP8 hardware: the tests on CPU)."""
+    from torchao.float8 import Float8LinearConfig, convert_to_float8_training
+    config = Float8LinearConfig.from_recipe_name('tensorwise')
+    if emulate:
+        import dataclasses
+        config = dataclasses.replace(config, emulate=True)
+    chosen = set(fp8_layers(model))
+    convert_to_float8_training(model, config=config, module_filter_fn=lambda m, name: name in chosen)
+    return model
+
+
 def parallelize(model, c, ranks, dev):
-    """Apply activation checkpointing, torch.compile and DDP / FSDP2 to an unmodified model
-    (torchtitan's recipe: the model file knows nothing about parallelism)."""
+    """Apply FP8 layers, activation checkpointing, torch.compile and DDP / FSDP2 to an unmodified
+    model (torchtitan's recipe: the model file knows nothing about parallelism)."""
+    if c.fp8:
+        convert_to_fp8(model)
     if c.activation_checkpointing:
         for block in model.blocks:  # an instance-level forward: the state dict keeps its names
             block.forward = recomputed_in_backward(block.forward)

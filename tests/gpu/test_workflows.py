@@ -23,6 +23,7 @@ in these small runs (their time is process start, compilation and checkpoint fil
 groups share it well. Without -n it runs serially.
 """
 import contextlib
+import importlib.util
 import math
 import os
 import shutil
@@ -199,6 +200,68 @@ def test_fsdp2_keeps_the_configured_residual_dtype(residual, stdlib):
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen['blocks'] > 0 and seen['rope'] == ['torch.float32'], seen
     assert seen['residual'] == (['torch.float32'] if residual == 'float32' else ['torch.bfloat16']), seen
+
+
+# fp8 (torchao float8, tensorwise) against bf16: a run that changes its matmul precision mid-way
+FP8_LOSS_TOL = 0.1  # nats, fp8 run (resumed in bf16) against the bf16 reference over 8 steps of the quick config
+FP8_LOGITS_TOL, FP8_GRAD_TOL = 0.1, 0.3  # relative (norm) error of one forward / backward against bf16
+
+
+def needs_torchao():
+    if importlib.util.find_spec('torchao') is None:
+        pytest.skip("fp8 needs torchao (pip install torchao)")
+
+
+@pytest.mark.xdist_group('precision')
+def test_fp8_trains_checkpoints_and_resumes_in_bf16(runs, tmp_path, record_property):
+    """--fp8=True on the quick LLaMA config (compiled): mid-run checkpoints at 2, 4 and 6, then a resume
+    with fp8 off to 8. The checkpoints are plain fp32 state dicts; the losses follow the bf16 run's."""
+    needs_torchao()
+    out = str(tmp_path / 'out')
+    first, _ = checkpoint_then_resume(QUICK['llama'], out, record_property, layout=['--fp8=True'],
+                                      resume_layout=['--fp8=False'])
+    assert '* fp8 ' in first.stdout
+    ckpt = load(out)
+    assert all(type(v) is torch.Tensor and v.dtype == torch.float32 for v in ckpt['model'].values())
+    ref_out, _ = reference(runs, 'llama')
+    ldiff = loss_diff(losses(out), losses(ref_out), range(1, 9))
+    record_property('max_loss_diff_vs_bf16', ldiff)
+    assert ldiff <= FP8_LOSS_TOL, f"fp8 losses differ from bf16 by up to {ldiff:.3g}"
+    assert losses(out)[8] < losses(out)[1]
+
+
+@pytest.mark.xdist_group('precision')
+def test_fp8_layers_match_bf16(record_property):
+    """One forward and backward of a 4-layer LLaMA at 1.36B width (2304, d_ff 6144) with the blocks'
+    Linear layers in FP8 against the same model in bf16 autocast: logits and every block weight's
+    gradient within the stated relative (norm) errors."""
+    needs_torchao()
+    import copy
+    import train
+    from model import ModelConfig, Transformer
+    torch.manual_seed(0)
+    plain = Transformer(ModelConfig(arch='llama', n_layer=4, n_head=18, n_embd=2304, d_ff=6144, block_size=1024,
+                                    vocab_size=32000)).cuda()
+    fp8 = train.convert_to_fp8(copy.deepcopy(plain))
+    x = torch.randint(0, 32000, (4, 1025), device='cuda', generator=torch.Generator('cuda').manual_seed(1))
+    out = {}
+    for name, model in (('bf16', plain), ('fp8', fp8)):
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            logits, _ = model(x[:, :-1])
+            loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
+        loss.backward()
+        out[name] = (logits.float(), loss.item(),
+                     {n: p.grad.float() for n, p in model.named_parameters() if n.startswith('blocks.')})
+
+    def rel(a, b):
+        return ((a - b).norm() / b.norm()).item()
+    logits_err = rel(out['fp8'][0], out['bf16'][0])
+    grad_err = max(rel(out['fp8'][2][n], out['bf16'][2][n]) for n in out['bf16'][2])
+    record_property('logits_rel_err', logits_err)
+    record_property('max_grad_rel_err', grad_err)
+    record_property('loss_diff', abs(out['fp8'][1] - out['bf16'][1]))
+    assert len(train.fp8_layers(plain)) == 16 and type(fp8.blocks[0].mlp.fc).__name__ == 'Float8Linear'
+    assert logits_err <= FP8_LOGITS_TOL and grad_err <= FP8_GRAD_TOL, (logits_err, grad_err)
 
 
 @pytest.mark.xdist_group('precision')
