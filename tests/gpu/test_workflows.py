@@ -204,7 +204,12 @@ def test_fsdp2_keeps_the_configured_residual_dtype(residual, stdlib):
 
 # fp8 (torchao float8, tensorwise) against bf16: a run that changes its matmul precision mid-way
 FP8_LOSS_TOL = 0.1  # nats, fp8 run (resumed in bf16) against the bf16 reference over 8 steps of the quick config
-FP8_LOGITS_TOL, FP8_GRAD_TOL = 0.1, 0.3  # relative (norm) error of one forward / backward against bf16
+# relative (norm) error of one forward / backward against bf16, at initialization. Measured on an H100
+# (torch 2.11, torchao 0.17): logits 0.173, the worst block weight gradient 0.256. e4m3 keeps 3 mantissa
+# bits (about 3.6% RMS rounding a value, both operands of each matmul rounded), and at initialization the
+# blocks' outputs, not the exact embedding, make most of the residual stream: four blocks of FP8 matmuls
+# compound to ~17%. The first bound, 0.1, was set before any measurement and failed on that run.
+FP8_LOGITS_TOL, FP8_GRAD_TOL = 0.25, 0.35
 
 
 def needs_torchao():
