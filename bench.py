@@ -211,9 +211,9 @@ class HFCausalLM(nn.Module):
 
 def check_hf_baseline(c):
     """A configuration the baseline cannot run is a one-line error, before any work."""
-    if c.use_fsdp or c.activation_checkpointing:
-        raise UserError(f"bench_baseline={c.bench_baseline!r} runs without use_fsdp and activation_checkpointing "
-                        f"(train.py applies both to our model's blocks only): drop them to compare")
+    if c.use_fsdp or c.activation_checkpointing or c.fp8:
+        raise UserError(f"bench_baseline={c.bench_baseline!r} runs without use_fsdp, activation_checkpointing and "
+                        f"fp8 (train.py applies them to our model's blocks only): drop them to compare")
     if c.bench_baseline == 'all' and 'RANK' in os.environ:
         raise UserError("bench_baseline='all' runs in one process (each ratio from one GPU): run it without "
                         "torchrun, or --bench_baseline=hf under torchrun")

@@ -154,7 +154,8 @@ def test_bench_baseline_hf_alone_with_grouped_query_attention(tmp_path):
 
 @pytest.mark.parametrize('args,message', [
     (['--bench_baseline=transformers'], "bench_baseline must be '' (this project's model), 'hf'"),
-    (['--bench_baseline=hf', '--activation_checkpointing=True'], "runs without use_fsdp and activation_checkpointing"),
+    (['--bench_baseline=hf', '--activation_checkpointing=True'], "runs without use_fsdp, activation_checkpointing and fp8"),
+    (['--bench_baseline=all', '--fp8=True'], "runs without use_fsdp, activation_checkpointing and fp8"),
 ])
 def test_bench_baseline_errors_are_one_line(tmp_path, args, message):
     proc = bench_in(tmp_path, [f'--vocab_size={VOCAB}', *BENCH, *args], timeout=60)
