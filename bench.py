@@ -15,6 +15,7 @@ measurements is bench_results.jsonl, written only when named.
 
     python bench.py config/full_llama_1.36b.py --bench_baseline=hf    # Hugging Face's model, same harness
     python bench.py config/full_llama_1.36b.py --bench_baseline=all   # ours, then HF's, and their ratio
+    python bench.py config/full_llama_1.36b.py --fp8=True --bench_baseline=bf16   # ours in fp8, then in bf16
 
 Every run also measures the device's sustained matmul rate (bench_matmul_seconds of back-to-back
 8192^3 bf16 matmuls on CUDA) before and after the timed steps, in the same process, with the SM clock
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from types import SimpleNamespace
 
 import torch
 import torch.nn as nn
@@ -50,10 +52,13 @@ BENCH_DEFAULTS = dict(
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
     bench_out='bench_results.local.jsonl',  # untracked; --bench_out=bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
-    bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio
+    bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio;
+                            # 'bf16' (with fp8=True) = ours in fp8, then ours in bf16, and their ratio
     bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it
 )
-BASELINES = {'': 'this project', 'hf': 'hf-transformers', 'all': 'this project, then hf-transformers'}
+BASELINES = {'': 'this project', 'hf': 'hf-transformers', 'all': 'this project, then hf-transformers',
+             'bf16': 'this project with fp8=True, then with fp8=False'}
+RUNS = {'': [''], 'hf': ['hf'], 'all': ['', 'hf'], 'bf16': ['', 'bf16']}  # the runs of each, in order
 
 
 class SyntheticBatches:
@@ -97,8 +102,11 @@ def dataset_vocab_size(c):
 
 
 def run(c, implementation=''):
-    """Time one model: implementation '' = this project's, 'hf' = Hugging Face's. Returns the
-    result (the JSON line's fields, less the matmul check's); the Trainer is gone on return."""
+    """Time one model: implementation '' = this project's as configured, 'hf' = Hugging Face's,
+    'bf16' = this project's with fp8=False. Returns the result (the JSON line's fields, less the
+    matmul check's); the Trainer is gone on return."""
+    if implementation == 'bf16':
+        c = SimpleNamespace(**{**vars(c), 'fp8': False})
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
     c.init_from, c.overwrite = "scratch", True  # bench.py reads and writes no checkpoint
@@ -130,7 +138,7 @@ def run(c, implementation=''):
            if s.peak_tflops else None)
     peak_mem = torch.cuda.max_memory_allocated(c.device) / 2**30 if c.device.startswith('cuda') else None
     reserved = torch.cuda.max_memory_reserved(c.device) / 2**30 if c.device.startswith('cuda') else None
-    label = s.raw_model.implementation if implementation == 'hf' else 'this project'
+    label = s.raw_model.implementation if implementation == 'hf' else 'this project' + (', fp8' if c.fp8 else '')
     result = dict(
         date=datetime.now().isoformat(timespec='seconds'),
         device=torch.cuda.get_device_name(c.device) if c.device.startswith('cuda') else c.device,
@@ -139,7 +147,7 @@ def run(c, implementation=''):
         parameters=s.raw_model.num_params(), vocab_size=s.mconf.vocab_size, batch_size=c.batch_size,
         block_size=c.block_size,
         gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.device.dtype, compile=c.compile,
-        activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp,
+        activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp, fp8=c.fp8,
         tokens_per_iter=tokens_per_iter, step_time=step_time, tokens_per_sec=tokens_per_sec,
         flops_per_token=flops_per_token, mfu=mfu, peak_tflops=s.peak_tflops, peak_mem_gib=peak_mem,
         peak_reserved_gib=reserved, warmup_seconds=warmup_seconds, loss=loss.item(),
@@ -226,6 +234,15 @@ def check_hf_baseline(c):
         hf_arch(train.model_config(c, None, c.vocab_size))
     except ValueError as e:
         raise UserError(f"bench_baseline={c.bench_baseline!r}: {e}") from None
+
+
+def check_bf16_baseline(c):
+    """bench_baseline='bf16' compares an fp8 run with the same run in bf16, in one process."""
+    if not c.fp8:
+        raise UserError("bench_baseline='bf16' times fp8=True against the same run in bf16: add --fp8=True")
+    train.check_fp8(c, c.device.split(':')[0])  # before any work: a GPU with FP8 matmuls, torchao
+    if 'RANK' in os.environ:
+        raise UserError("bench_baseline='bf16' runs in one process (each ratio from one GPU): run it without torchrun")
 
 
 def with_hf_model(s):
@@ -458,14 +475,17 @@ def main(argv):
     c.bench_config = next((a for a in argv if not a.startswith('--')), None)
     if c.bench_baseline not in BASELINES:
         raise UserError(f"bench_baseline must be '' (this project's model), 'hf' (Hugging Face's at the same "
-                        f"shape) or 'all' (both, and their ratio), got {c.bench_baseline!r}")
+                        f"shape), 'all' (both, and their ratio) or 'bf16' (with fp8=True: fp8, then bf16), "
+                        f"got {c.bench_baseline!r}")
     if c.bench_sweep:
         return 0 if sweep(c) else 1
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
-    if c.bench_baseline:
+    if c.bench_baseline == 'bf16':
+        check_bf16_baseline(c)
+    elif c.bench_baseline:
         check_hf_baseline(c)
-    implementations = {'': [''], 'hf': ['hf'], 'all': ['', 'hf']}[c.bench_baseline]
+    implementations = RUNS[c.bench_baseline]
     device = check_device(c)
     before, clocks_before = matmul_check(device, c.bench_matmul_seconds)
     results = []
@@ -485,7 +505,7 @@ def main(argv):
         print(describe_check(check, c.bench_matmul_seconds if device.startswith('cuda') else min(c.bench_matmul_seconds, 1.0)))
         if len(results) == 2:
             r = ours['ratio_vs']
-            print(f"this project / {theirs['implementation']}: {r['tokens_per_sec']:.3f}x tokens/s"
+            print(f"{ours['implementation']} / {theirs['implementation']}: {r['tokens_per_sec']:.3f}x tokens/s"
                   + (f", {r['peak_mem_gib']:.3f}x peak memory" if r['peak_mem_gib'] else ""))
         with open(c.bench_out, 'a') as f:
             for result in results:

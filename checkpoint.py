@@ -50,10 +50,15 @@ REQUIRED_KEYS = ('version', 'model', 'model_args', 'iter_num', 'config')
 def cpu_copy(value, keep=True):
     """A plain CPU tensor holding value's full contents, never sharing storage with it. A DTensor is
     gathered first (a collective: every rank calls this); keep=False only takes part in the
-    gathering and returns None (the ranks that write nothing)."""
+    gathering and returns None (the ranks that write nothing). A wrapper subclass around one plain
+    tensor (torchao's FP8 weight under FSDP2's FP8 all-gather) is saved as that tensor."""
     tensor = value.detach()
     if hasattr(tensor, 'full_tensor'):
         tensor = tensor.full_tensor()
+    if type(tensor) is not torch.Tensor and hasattr(tensor, '__tensor_flatten__'):
+        inner, _ = tensor.__tensor_flatten__()
+        if len(inner) == 1:
+            tensor = getattr(tensor, inner[0])
     return tensor.to('cpu', copy=True) if keep else None
 
 

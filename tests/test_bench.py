@@ -156,6 +156,8 @@ def test_bench_baseline_hf_alone_with_grouped_query_attention(tmp_path):
     (['--bench_baseline=transformers'], "bench_baseline must be '' (this project's model), 'hf'"),
     (['--bench_baseline=hf', '--activation_checkpointing=True'], "runs without use_fsdp, activation_checkpointing and fp8"),
     (['--bench_baseline=all', '--fp8=True'], "runs without use_fsdp, activation_checkpointing and fp8"),
+    (['--bench_baseline=bf16'], "bench_baseline='bf16' times fp8=True against the same run in bf16: add --fp8=True"),
+    (['--bench_baseline=bf16', '--fp8=True'], "fp8=True trains on a CUDA GPU with FP8 matmuls"),  # checked before the matmul check
 ])
 def test_bench_baseline_errors_are_one_line(tmp_path, args, message):
     proc = bench_in(tmp_path, [f'--vocab_size={VOCAB}', *BENCH, *args], timeout=60)

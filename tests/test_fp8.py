@@ -62,8 +62,11 @@ def test_fp8_converts_the_blocks_linear_layers_only():
 
 
 @needs_torchao
-def test_checkpoints_cross_the_precision_change(tmp_path):
-    """plain checkpoint -> fp8 model (emulated) -> two AdamW steps -> checkpoint -> plain model, exactly."""
+@pytest.mark.parametrize('fsdp', [False, True], ids=['fp8', 'fp8-fsdp-all-gather'])
+def test_checkpoints_cross_the_precision_change(tmp_path, fsdp):
+    """plain checkpoint -> fp8 model (emulated) -> two AdamW steps -> checkpoint -> plain model, exactly.
+    fsdp: the weights wrapped for FSDP2's FP8 all-gather (torchao's WeightWithDynamicFloat8CastTensor),
+    which the checkpoint stores as the plain fp32 tensors inside (the wrapper once went into the file)."""
     plain = tiny()
     path = str(tmp_path / 'ckpt.pt')
     args = dict(model_args=plain.config.to_dict(), iter_num=0, config={})
@@ -72,8 +75,9 @@ def test_checkpoints_cross_the_precision_change(tmp_path):
     save_checkpoint(training_state(plain, optimizer, scaler, True, **args), path)
 
     fp8 = model_from_checkpoint(load_checkpoint(path))
-    train.convert_to_fp8(fp8, emulate=True)
+    train.convert_to_fp8(fp8, emulate=True, fsdp=fsdp)
     assert type(fp8.blocks[0].attn.qkv).__name__ == 'Float8Linear' and type(fp8.lm_head) is torch.nn.Linear
+    assert (type(fp8.blocks[0].mlp.fc.weight).__name__ == 'WeightWithDynamicFloat8CastTensor') == fsdp
     x = torch.randint(0, 100, (4, 33), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         plain_loss, fp8_loss = plain(x[:, :-1], x[:, 1:])[1].item(), fp8(x[:, :-1], x[:, 1:])[1].item()

@@ -226,13 +226,53 @@ def test_fp8_trains_checkpoints_and_resumes_in_bf16(runs, tmp_path, record_prope
     first, _ = checkpoint_then_resume(QUICK['llama'], out, record_property, layout=['--fp8=True'],
                                       resume_layout=['--fp8=False'])
     assert '* fp8 ' in first.stdout
-    ckpt = load(out)
-    assert all(type(v) is torch.Tensor and v.dtype == torch.float32 for v in ckpt['model'].values())
+    fp8_run_follows_bf16(out, runs, record_property)
+
+
+def fp8_run_follows_bf16(out, runs, record_property):
+    """An fp8 run's checkpoint holds plain fp32 tensors, and its losses follow the bf16 run's."""
+    assert all(type(v) is torch.Tensor and v.dtype == torch.float32 for v in load(out)['model'].values())
     ref_out, _ = reference(runs, 'llama')
     ldiff = loss_diff(losses(out), losses(ref_out), range(1, 9))
     record_property('max_loss_diff_vs_bf16', ldiff)
     assert ldiff <= FP8_LOSS_TOL, f"fp8 losses differ from bf16 by up to {ldiff:.3g}"
     assert losses(out)[8] < losses(out)[1]
+
+
+@pytest.mark.xdist_group('layouts')
+def test_fp8_under_fsdp2_gathers_fp8_and_resumes_in_bf16(runs, tmp_path, record_property):
+    """torchrun (NCCL) with FSDP2 and fp8=True: the FP8 layers' weight shards are torchao's FP8-gathered
+    tensors, the run checkpoints at 2, 4 and 6 (plain fp32 state dicts), resumes with fp8 off under DDP,
+    and its losses follow the bf16 run's."""
+    needs_torchao()
+    import json
+    probe = helpers.run('tests/gpu/residual_probe.py', gpu_args(QUICK['llama'], 'unused', fp8=True) + ['--use_fsdp=True'],
+                        nproc=1, timeout=GPU_TIMEOUT, check=True)
+    seen = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert seen['fp8_weights'] == ['WeightWithDynamicFloat8CastTensor'], seen
+    out = str(tmp_path / 'out')
+    checkpoint_then_resume(QUICK['llama'], out, record_property, nproc=1, layout=['--use_fsdp=True', '--fp8=True'],
+                           resume_layout=['--fp8=False'])
+    fp8_run_follows_bf16(out, runs, record_property)
+
+
+@pytest.mark.xdist_group('tools')
+def test_bench_fp8_against_bf16_on_gpu(stdlib, tmp_path):
+    """bench.py --fp8=True --bench_baseline=bf16: one process, the fp8 run then the same in bf16, the
+    same tokens and initial weights (so nearly the same loss), and their ratio."""
+    needs_torchao()
+    import json
+    out = tmp_path / 'bench.jsonl'
+    proc = helpers.run('bench.py', ['config/quick_llama.py', '--device=cuda', '--dtype=bfloat16', '--compile=True',
+                                    '--vocab_size=257', '--bench_iters=3', '--bench_warmup=2', '--fp8=True',
+                                    '--bench_baseline=bf16', '--bench_matmul_seconds=2', f'--bench_out={out}'],
+                       timeout=GPU_TIMEOUT, check=True)
+    fp8, bf16 = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (fp8['implementation'], fp8['fp8']) == ('this project, fp8', True)
+    assert (bf16['implementation'], bf16['fp8']) == ('this project', False)
+    assert fp8['ratio_vs']['tokens_per_sec'] == pytest.approx(fp8['tokens_per_sec'] / bf16['tokens_per_sec'])
+    assert fp8['loss'] == pytest.approx(bf16['loss'], abs=0.05) and fp8['throttled'] is not None
+    assert "this project, fp8 / this project: " in proc.stdout
 
 
 @pytest.mark.xdist_group('precision')
