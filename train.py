@@ -98,6 +98,7 @@ seed = 1337                  # initial weights and the order of the batches
 use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOptimizer)
 use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
 activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
+activation_memory_budget = 1.0    # with compile, below 1: torch.compile keeps about this fraction of the activations and recomputes the cheapest rest (pointwise first) in backward
 fp8 = False                  # the blocks' Linear layers in FP8 (torchao float8, tensorwise scaling): Hopper/Ada GPUs, pip install torchao
 attention_backend = 'auto'   # SDPA kernel on GPU: 'auto' (PyTorch's choice) | 'flash' | 'cudnn' | 'efficient' | 'math'
 peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
@@ -282,6 +283,10 @@ def parallelize(model, c, ranks, dev):
     model (torchtitan's recipe: the model file knows nothing about parallelism)."""
     if c.fp8:
         convert_to_fp8(model, fsdp=c.use_fsdp)
+    # torch.compile's partitioner: 1.0 saves what the fastest backward needs; below, it recomputes the
+    # activations cheapest to recompute per byte (a knapsack on their FLOPs) until the rest fit the budget
+    from torch._functorch import config as functorch_config
+    functorch_config.activation_memory_budget = c.activation_memory_budget
     if c.activation_checkpointing:
         for block in model.blocks:  # an instance-level forward: the state dict keeps its names
             block.forward = recomputed_in_backward(block.forward)
@@ -553,6 +558,12 @@ def setup(c, make_batches=None):
     for key in ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_iters', 'log_interval'):
         if getattr(c, key) < 1:
             raise UserError(f"{key} must be a positive integer, got {getattr(c, key)}")
+    if not 0 < c.activation_memory_budget <= 1:
+        raise UserError(f"activation_memory_budget is the fraction of activations kept, in (0, 1], got "
+                        f"{c.activation_memory_budget}")
+    if c.activation_memory_budget < 1 and not c.compile:
+        raise UserError("activation_memory_budget < 1 works through torch.compile: add --compile=True, or use "
+                        "--activation_checkpointing=True without compile")
     ranks = setup_ranks(c)
     dev = setup_device(c, ranks)
     if c.init_from not in ('scratch', 'resume'):

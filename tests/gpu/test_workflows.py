@@ -309,6 +309,24 @@ def test_fp8_layers_match_bf16(record_property):
     assert logits_err <= FP8_LOGITS_TOL and grad_err <= FP8_GRAD_TOL, (logits_err, grad_err)
 
 
+@pytest.mark.xdist_group('gpt2')
+def test_activation_memory_budget_recomputes_and_trains_the_same(stdlib, tmp_path, record_property):
+    """activation_memory_budget below 1: torch.compile saves fewer activations (lower peak memory) and
+    recomputes them in backward, which changes no loss beyond rounding."""
+    shape = dict(batch_size=32, block_size=256)  # activations well above the weights and AdamW state
+    outs, peak = {}, {}
+    for budget in (1.0, 0.3):
+        outs[budget] = str(tmp_path / f'budget{budget}')
+        train(gpu_args(QUICK['llama'], outs[budget], activation_memory_budget=budget, **shape))
+        log, _ = helpers.run_log(outs[budget])
+        peak[budget] = max(r['peak_mem_gib'] for r in log['iters'])
+    ldiff = loss_diff(losses(outs[0.3]), losses(outs[1.0]), range(1, 9))
+    record_property('peak_mem_gib', peak)
+    record_property('max_loss_diff', ldiff)
+    assert peak[0.3] < 0.9 * peak[1.0], peak
+    assert ldiff <= LOSS_TOL, f"losses differ by up to {ldiff:.3g}"
+
+
 @pytest.mark.xdist_group('precision')
 def test_float16_divergence_stops_and_keeps_the_last_good_checkpoint(runs, tmp_path):
     """float16: steps the GradScaler skips count as non-finite, so a run that diverges stops after
