@@ -1,9 +1,10 @@
-# The FP8 convergence check (PERF_NOTES.md, "FP8"): a LLaMA of 154M parameters in its blocks, trained
-# twice from the same seed and data order, once in bf16 and once with --fp8=True, on the offline
-# Python-source dataset (python data/python_stdlib/prepare.py: UTF-8 bytes, ~28M training tokens).
+# The FP8 convergence check (PERF_NOTES.md, "FP8"): a LLaMA of 154.7M parameters, trained twice from
+# the same seed and data order, once in bf16 and once with --fp8=True, on the offline Python-source
+# dataset (python data/python_stdlib/prepare.py: UTF-8 bytes; its size depends on the Python install,
+# 10.7M training tokens where the check ran, whose Python had no test suite, up to ~28M with one).
 # 12 layers x 1024 wide, 16 heads of 64, SwiGLU d_ff 2816 (every matmul dimension a multiple of 16,
 # so all 48 block Linear layers train in FP8), RMSNorm, RoPE.
-# 4,000 iterations of 8 x 1024 tokens = 32.8M tokens, about 1.15 passes over the training split.
+# 4,000 iterations of 8 x 1024 tokens = 32.8M tokens (3.2 passes over 10.7M tokens).
 #
 #     python train.py config/fp8_check_llama_150m.py --out_dir=out-fp8check-bf16
 #     python train.py config/fp8_check_llama_150m.py --fp8=True --out_dir=out-fp8check-fp8

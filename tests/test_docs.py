@@ -54,6 +54,7 @@ SKIPPED = {
     'python train.py config/full_gpt2_1.36b.py': GPU_DATA,
     'python train.py config/full_llama_1.36b.py --fp8=True': GPU_DATA + " with FP8 (H100, H200, H20) and torchao",
     'python bench.py config/full_llama_1.36b.py --fp8=True': "needs a GPU with FP8 (H100, H200, H20) and torchao",
+    'python bench.py config/full_llama_1.36b.py --fp8=True --bench_baseline=bf16': "needs a GPU with FP8 (H100, H200, H20) and torchao",
     'torchrun --standalone --nproc_per_node=4 train.py config/full_llama_1.36b.py': "needs 4 GPUs and the dataset",
     'torchrun --standalone --nproc_per_node=2 train.py config/full_gpt2_1.36b.py --use_zero1=True':
         "needs 2 GPUs and the dataset",
