@@ -240,9 +240,9 @@ def fp8_run_follows_bf16(out, runs, record_property):
 
 
 @pytest.mark.xdist_group('layouts')
-def test_fp8_under_fsdp2_gathers_fp8_and_resumes_in_bf16(runs, tmp_path, record_property):
+def test_fp8_under_fsdp2_gathers_fp8_and_resumes_under_ddp(runs, tmp_path, record_property):
     """torchrun (NCCL) with FSDP2 and fp8=True: the FP8 layers' weight shards are torchao's FP8-gathered
-    tensors, the run checkpoints at 2, 4 and 6 (plain fp32 state dicts), resumes with fp8 off under DDP,
+    tensors, the run checkpoints at 2, 4 and 6 (plain fp32 state dicts), resumes under DDP still in fp8,
     and its losses follow the bf16 run's."""
     needs_torchao()
     import json
@@ -252,7 +252,7 @@ def test_fp8_under_fsdp2_gathers_fp8_and_resumes_in_bf16(runs, tmp_path, record_
     assert seen['fp8_weights'] == ['WeightWithDynamicFloat8CastTensor'], seen
     out = str(tmp_path / 'out')
     checkpoint_then_resume(QUICK['llama'], out, record_property, nproc=1, layout=['--use_fsdp=True', '--fp8=True'],
-                           resume_layout=['--fp8=False'])
+                           resume_layout=['--fp8=True'])
     fp8_run_follows_bf16(out, runs, record_property)
 
 
