@@ -52,8 +52,7 @@ BENCH_DEFAULTS = dict(
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
     bench_out='bench_results.local.jsonl',  # untracked; --bench_out=bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
-    bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio;
-                            # 'bf16' (with fp8=True) = ours in fp8, then ours in bf16, and their ratio
+    bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio; 'bf16' (with fp8=True) = ours in fp8, then in bf16
     bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it
 )
 BASELINES = {'': 'this project', 'hf': 'hf-transformers', 'all': 'this project, then hf-transformers',
