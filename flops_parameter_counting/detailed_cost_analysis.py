@@ -268,28 +268,31 @@ CUDA_CONTEXT_GIB = 0.6       # CUDA context and kernels, outside PyTorch's alloc
 GIB = 2 ** 30
 
 
-def norm_stat_bytes(s, residual_dtype, compiled):
-    """Per token per norm: RMSNorm's rstd (fp32: model.py's RMSNorm computes in fp32); LayerNorm's
-    mean and rstd, in the stream's dtype when compiled (inductor's layer norm), fp32 in eager."""
-    if s.norm != 'layernorm':
-        return FP32
-    return 2 * (RESIDUAL_BYTES[residual_dtype] if compiled else FP32)
+def norm_stat_bytes(s):
+    """Per token per norm: RMSNorm's rstd, LayerNorm's mean and rstd, fp32 (model.py's RMSNorm
+    computes in fp32; inductor's and eager's layer norm keep fp32 statistics, whatever the stream's
+    dtype: measured with tests/gpu/saved_probe.py)."""
+    return FP32 if s.norm != 'layernorm' else 2 * FP32
 
 
-def activation_terms(s, residual_dtype='compute', compiled=True):
+def activation_terms(s, residual_dtype='compute', compiled=True, recompute_pointwise=False):
     """Bytes per token saved for backward by one block: bf16 autocast, flash attention
     (F.scaled_dot_product_attention), pre-norm, no dropout; torch.compile (inductor's min-cut
-    partitioner) or eager PyTorch. Each entry names the tensor."""
+    partitioner) or eager PyTorch. Each entry names the tensor. recompute_pointwise: what torch.compile's
+    memory-budget partitioner saves at train.py's activation_memory_budget just below 1 (see
+    pointwise_recompute_ratio): the residual stream into the norms and the MLP's activation output are
+    recomputed in backward (measured with tests/gpu/saved_probe.py)."""
     d, f, h = s.n_embd, s.d_ff, s.n_head
     kv_width = s.n_kv_head * s.head_dim
     gqa = s.n_kv_head < s.n_head
     rope = not s.learned_positions
     if compiled:  # the stream itself: bf16 with residual_dtype='compute', fp32 with 'float32'
         res = RESIDUAL_BYTES[residual_dtype]
-        terms = {f"residual into norm 1 and norm 2 ({'bf16' if res == BF16 else 'fp32'})": 2 * res * d}
+        terms = {} if recompute_pointwise else {
+            f"residual into norm 1 and norm 2 ({'bf16' if res == BF16 else 'fp32'})": 2 * res * d}
     else:  # eager: the norm saves an fp32 input either way (model.py's x.float(), or autocast's fp32 layer_norm)
         terms = {'residual into norm 1 and norm 2 (fp32 upcast in eager)': 2 * FP32 * d}
-    terms['norm statistics'] = 2 * norm_stat_bytes(s, residual_dtype, compiled)
+    terms['norm statistics'] = 2 * norm_stat_bytes(s)
     terms['qkv input (bf16 norm output)'] = BF16 * d
     # q, k, v are views of the qkv output; the whole buffer lives while SDPA saves any view of it:
     # GPT-2 (q, k, v all views) always; LLaMA only without GQA (v), since RoPE and the GQA repeat copy.
@@ -306,43 +309,90 @@ def activation_terms(s, residual_dtype='compute', compiled=True):
         terms['mlp fc output [gate | up] (bf16)'] = BF16 * 2 * f
         if not compiled:  # compiled: recomputed from [gate | up] in the backward's fused kernel
             terms['silu(gate) (bf16)'] = BF16 * f
-        terms['silu(gate) * up, proj input (bf16)'] = BF16 * f
+        if not recompute_pointwise:
+            terms['silu(gate) * up, proj input (bf16)'] = BF16 * f
     else:
         terms['mlp fc output (bf16)'] = BF16 * f
-        terms['gelu output, proj input (bf16)'] = BF16 * f
+        if not recompute_pointwise:
+            terms['gelu output, proj input (bf16)'] = BF16 * f
     return terms
 
 
-def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False,
-                    residual_dtype='compute', compiled=True):
-    """Peak bytes per GPU at the start of backward of a micro-step after the first: weights,
-    gradients and AdamW states all exist, every activation of the micro-batch is saved, and the
-    cross-entropy backward holds its gradient. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2."""
-    if residual_dtype not in RESIDUAL_BYTES:
-        raise UserError(f"residual_dtype must be one of {tuple(RESIDUAL_BYTES)}, got {residual_dtype!r}")
-    parts = count_parameters(s)
-    n_total = sum(parts.values())
-    tokens = batch_size * seq_len
-    layer = activation_terms(s, residual_dtype, compiled)
+def saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute_pointwise):
+    """Bytes saved for backward by one micro-batch: (per-layer-per-token terms, {part: bytes})."""
+    layer = activation_terms(s, residual_dtype, compiled, recompute_pointwise)
     per_layer = sum(layer.values())
-    # norm_f's input (the stream; fp32 in eager), its statistics, and lm_head's bf16 input
-    final_in = RESIDUAL_BYTES[residual_dtype] if compiled else FP32
-    final = final_in * s.n_embd + norm_stat_bytes(s, residual_dtype, compiled) + BF16 * s.n_embd
+    # norm_f's input (the stream; fp32 in eager; recomputed with the blocks' stream), its
+    # statistics, and lm_head's bf16 input
+    final_in = 0 if recompute_pointwise else RESIDUAL_BYTES[residual_dtype] if compiled else FP32
+    final = final_in * s.n_embd + norm_stat_bytes(s) + BF16 * s.n_embd
     if activation_checkpointing:  # each block keeps its input; one block's activations live during recompute
         blocks = tokens * (s.n_layer * RESIDUAL_BYTES[residual_dtype] * s.n_embd + per_layer)
     else:
         blocks = tokens * s.n_layer * per_layer
     logits_bytes = COMPILED_LOGITS_BYTES if compiled else EAGER_LOGITS_BYTES
-    activations = {
+    return layer, {
         'blocks': blocks,
         'final norm and lm_head inputs': tokens * final,
         f"logits and cross-entropy ({'bf16, compiled' if compiled else 'fp32, eager'}; vocab x tokens)":
             tokens * s.vocab_size * logits_bytes,
     }
-    act_total = sum(activations.values())
+
+
+def pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights):
+    """Where torch.compile's memory-budget partitioner (torch._functorch.partitioners,
+    choose_saved_values_set) puts the pointwise-recompute choice on its budget scale: (its saved
+    bytes - the graph's inputs) / (the default choice's - the inputs), the inputs being the fp32
+    weights. A budget at or above this ratio gets that choice; below it, matmul outputs are recomputed
+    too. The default choice saves the bf16 weight copies; the recompute choice saves the fp32 weights
+    (inputs, so they cost nothing on this scale) and recasts them in backward."""
+    weights = BYTES_WEIGHT * sum(count_parameters(s).values())
+    default = sum(saved_activations(s, tokens, False, residual_dtype, True, False)[1].values())
+    pointwise = sum(saved_activations(s, tokens, False, residual_dtype, True, True)[1].values())
+    span = default + BYTES_AUTOCAST_COPY * linear_weights - weights
+    return pointwise / span if span > 0 else float('inf')
+
+
+def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False,
+                    residual_dtype='compute', compiled=True, activation_memory_budget=1.0):
+    """Peak bytes per GPU at the start of backward of a micro-step after the first: weights,
+    gradients and AdamW states all exist, every activation of the micro-batch is saved, and the
+    cross-entropy backward holds its gradient. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2.
+    activation_memory_budget (train.py's key): below 1, torch.compile's choice that recomputes the
+    pointwise results (the residual stream into the norms, the MLP's activation output) and recasts
+    the bf16 weights in backward, where the budget is at or above that choice's ratio; lower budgets
+    (matmul outputs recomputed too) are not modelled."""
+    if residual_dtype not in RESIDUAL_BYTES:
+        raise UserError(f"residual_dtype must be one of {tuple(RESIDUAL_BYTES)}, got {residual_dtype!r}")
+    if not 0 < activation_memory_budget <= 1:
+        raise UserError(f"activation_memory_budget is the fraction of activations kept, in (0, 1], got "
+                        f"{activation_memory_budget}")
+    recompute = activation_memory_budget < 1
+    if recompute and (not compiled or activation_checkpointing):
+        raise UserError("activation_memory_budget < 1 is torch.compile's partitioner: drop --eager and "
+                        "--activation_checkpointing, or leave the budget at 1")
+    parts = count_parameters(s)
+    n_total = sum(parts.values())
+    tokens = batch_size * seq_len
     # autocast casts each linear weight and bias once per forward, lm_head's too (the tied
     # embedding, as the output layer); norms stay fp32 and the embedding lookups read the fp32 table
     linear_weights = sum(parts[name] for name in BLOCK_PARTS[:4]) + s.n_embd * s.vocab_size
+    ratio = None
+    if recompute:
+        ratio = pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights)
+        if activation_memory_budget < ratio:
+            raise UserError(
+                f"activation_memory_budget {activation_memory_budget} is below {min(ratio, 1):.3f}, where this "
+                f"shape and micro-batch recompute matmul outputs too (not modelled): give a budget from "
+                f"{min(ratio, 1):.3f} to 0.99, or --activation_checkpointing" if ratio < 1 else
+                f"at this shape and micro-batch the activations are too small against the weights for "
+                f"activation_memory_budget {activation_memory_budget} to recompute only pointwise results "
+                f"(not modelled): leave it at 1")
+    layer, activations = saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute)
+    act_total = sum(activations.values())
+    # with the budget the copies are not saved: recast in backward, a block's and lm_head's at a time
+    copied = (sum(parts[name] for name in BLOCK_PARTS[:4]) / s.n_layer + s.n_embd * s.vocab_size
+              if recompute else linear_weights)
     fixed = COMPILED_LM_HEAD_GRAD_BYTES * s.n_embd * s.vocab_size + COMPILED_WORKSPACE_GIB * GIB if compiled else 0
     k = num_gpus
     # FSDP2 with bf16 param_dtype: fp32 weights, gradients and states sharded; the root module's
@@ -357,7 +407,7 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
         return {'weights (fp32)': BYTES_WEIGHT * n_total / (k if shard_weights else 1),
                 'gradients (fp32)': BYTES_GRAD * n_total / (k if shard_weights else 1),
                 'adamw states (fp32)': BYTES_ADAM * n_total / (k if shard_adam else 1),
-                'autocast bf16 weight copies': BYTES_AUTOCAST_COPY * linear_weights if autocast_copies else 0,
+                'autocast bf16 weight copies': BYTES_AUTOCAST_COPY * copied if autocast_copies else 0,
                 'fsdp gathered bf16 parameters and gradients': gathered if fsdp_gathered else 0,
                 'lm_head bf16 gradient and workspaces': fixed,
                 'activations': act_total}
@@ -371,7 +421,8 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
         terms['total with allocator and CUDA context'] = allocated * (1 + ALLOCATOR_OVERHEAD) + CUDA_CONTEXT_GIB * GIB
     return dict(batch_size=batch_size, seq_len=seq_len, num_gpus=num_gpus,
                 activation_checkpointing=activation_checkpointing, residual_dtype=residual_dtype,
-                compiled=compiled, activations_per_layer_per_token=layer, activations=activations,
+                compiled=compiled, activation_memory_budget=activation_memory_budget,
+                pointwise_recompute_ratio=ratio, activations_per_layer_per_token=layer, activations=activations,
                 per_gpu=layouts)
 
 
@@ -477,7 +528,7 @@ def load_jsonc(path, *dirs):
 # forward analysis
 
 def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None, activation_checkpointing=False,
-            residual_dtype='compute', compiled=True):
+            residual_dtype='compute', compiled=True, activation_memory_budget=1.0):
     """Everything the forward mode prints, as one dict (the --json output)."""
     parts = count_parameters(s)
     total = sum(parts.values())
@@ -503,7 +554,8 @@ def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None
             'forward_components': fwd,
         },
         'training_flops': {'tokens': tokens, 'flops': palm * tokens, 'six_n_d': 6 * total * tokens},
-        'memory': memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing, residual_dtype, compiled),
+        'memory': memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing, residual_dtype, compiled,
+                                  activation_memory_budget),
         'time': {'gpu': gpu_name, 'peak_tflops': peak_tflops, 'num_gpus': num_gpus, 'mfu': mfu,
                  'tokens_per_second': tokens_per_second, 'seconds': seconds, 'hours': seconds / 3600,
                  'days': seconds / 86400},
@@ -541,6 +593,10 @@ def print_analysis(r):
           f"{'torch.compile' if mem['compiled'] else 'eager'}, residual stream "
           f"{'bf16' if mem['residual_dtype'] == 'compute' else 'fp32'} (residual_dtype={mem['residual_dtype']!r}), "
           f"flash attention{', activation checkpointing' if mem['activation_checkpointing'] else ''}")
+    if mem['activation_memory_budget'] < 1:
+        print(f"  activation_memory_budget {mem['activation_memory_budget']}: torch.compile recomputes the residual "
+              f"stream and the MLP's activation output in backward and recasts the bf16 weights (this choice from "
+              f"budget {mem['pointwise_recompute_ratio']:.3f} up)")
     layer = mem['activations_per_layer_per_token']
     print(f"  activations saved per layer per token: {sum(layer.values()):,} bytes")
     for name, n in layer.items():
@@ -762,6 +818,8 @@ def main(argv=None):
     parser.add_argument('--residual_dtype', choices=tuple(RESIDUAL_BYTES), default='compute',
                         help="model.py's residual stream under autocast: 'compute' (bf16, the production configs) or 'float32'")
     parser.add_argument('--eager', action='store_true', help="memory without torch.compile (train.py's compile=False)")
+    parser.add_argument('--activation_memory_budget', type=float, default=1.0,
+                        help="train.py's key: below 1, torch.compile recomputes pointwise results in backward")
     args = parser.parse_args(argv)
 
     if args.validate:
@@ -794,7 +852,8 @@ def main(argv=None):
     if not 0 < seq_len <= s.block_size:
         raise UserError(f"--seq_len must be in 1..{s.block_size} (max_position_embeddings), got {seq_len}")
     result = analyze(s, args.tokens, args.batch_size, seq_len, args.gpu, args.num_gpus, args.mfu,
-                     args.peak_tflops, args.activation_checkpointing, args.residual_dtype, not args.eager)
+                     args.peak_tflops, args.activation_checkpointing, args.residual_dtype, not args.eager,
+                     args.activation_memory_budget)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

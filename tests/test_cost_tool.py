@@ -182,6 +182,12 @@ def test_standard_library_only():
     (['--model_config', 'configs/models/llama_1.36b.json', '--mfu', '40'], '--mfu'),
     (['--backward_config', '{bad}'], 'budget'),
     ([], '--model_config'),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '1.5'], 'in (0, 1]'),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.8'], 'below 0.840'),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.9', '--eager'],
+     "torch.compile's partitioner"),
+    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.9', '--batch_size', '1'],
+     'too small against the weights'),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     bad, missing = tmp_path / 'bad.json', tmp_path / 'missing.json'
@@ -214,6 +220,33 @@ def test_memory_estimate_matches_measured_peak(name, batch_size, residual_dtype,
     est = cost.memory_estimate(shape, batch_size, 2048, 1, residual_dtype=residual_dtype)
     est_gib = est['per_gpu']['plain']['total allocated'] / cost.GIB
     assert est_gib == pytest.approx(measured_gib, rel=0.10), (name, batch_size, residual_dtype, est_gib)
+
+
+# What one compiled block saves for backward, bytes per token, on one NVIDIA H100 80GB HBM3, torch
+# 2.11.0+cu130, 2026-11-26, micro-batch 8 x 2048: `python tests/gpu/saved_probe.py config/full_<arch>_1.36b.py
+# --batch=8` (blocks 1 and 2) and, with the budget, `--activation_memory_budget=0.9 --layers=17,18` (the real
+# depth: the partitioner's choice depends on it).
+MEASURED_SAVED_PER_BLOCK = [('llama_1.36b', 1.0, 83024), ('llama_1.36b', 0.9, 61520),
+                            ('gpt2_1.36b', 1.0, 77916), ('gpt2_1.36b', 0.9, 48732)]
+
+
+@pytest.mark.parametrize('name, budget, measured', MEASURED_SAVED_PER_BLOCK)
+def test_activation_terms_are_what_the_compiled_block_saves(name, budget, measured):
+    shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models',
+                                                               f'{name}.json'))))
+    mem = cost.memory_estimate(shape, 8, 2048, 1, activation_memory_budget=budget)
+    assert sum(mem['activations_per_layer_per_token'].values()) == measured
+
+
+def test_activation_memory_budget_estimate_matches_measured_peak():
+    # bench_results.jsonl: `python bench.py config/full_llama_1.36b.py --activation_memory_budget=B` for B in 0.9,
+    # 0.95, 0.97, 0.99, one H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-26: 38.56 GiB each (45.68 at 1.0)
+    shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models',
+                                                               'llama_1.36b.json'))))
+    for budget in (0.9, 0.95, 0.97, 0.99):
+        mem = cost.memory_estimate(shape, 8, 2048, 1, activation_memory_budget=budget)
+        assert mem['per_gpu']['plain']['total allocated'] / cost.GIB == pytest.approx(38.56, rel=0.05)
+        assert mem['pointwise_recompute_ratio'] == pytest.approx(0.84, abs=0.01)  # 0.8 measured 37.27: another choice
 
 
 def test_memory_options_on_the_command_line():
