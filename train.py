@@ -232,12 +232,30 @@ def recomputed_in_backward(forward):
     return run
 
 
+@torch.library.custom_op('llm_pretrain::wgrad_sum', mutates_args=())
+def wgrad_sum(grad_so_far: Optional[torch.Tensor], dy: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """grad_so_far + dy^T x in fp32, dy (tokens, out) and x (tokens, in) in the compute dtype: on CUDA one
+    cuBLAS matmul with fp32 output and beta = 1 (addmm with out_dtype). An opaque op for torch.compile,
+    whose decomposition of addmm with out_dtype fails on torch 2.11."""
+    if dy.is_cuda:
+        if grad_so_far is None:
+            return torch.mm(dy.t(), x, out_dtype=torch.float32)
+        return torch.addmm(grad_so_far, dy.t(), x, out_dtype=torch.float32)
+    product = dy.t().float() @ x.float()  # no out_dtype matmuls off CUDA: the same sum, in fp32
+    return product if grad_so_far is None else grad_so_far + product
+
+
+@wgrad_sum.register_fake
+def _(grad_so_far, dy, x):
+    return dy.new_empty((dy.size(1), x.size(1)), dtype=torch.float32)
+
+
 class WgradAccumulatingLinear(torch.autograd.Function):
     """y = x W^T in the compute dtype, whose backward returns W's gradient already accumulated: the
     gradient so far (W.grad, read in forward; None at the first micro-step) plus this micro-step's,
-    made in fp32 by one matmul (CUDA: addmm with out_dtype, Megatron-LM's gradient_accumulation_fusion)
-    instead of a bf16 matmul, a cast and AccumulateGrad's add. train_step sets W.grad to None before
-    each backward, so AccumulateGrad takes the returned tensor as the gradient without adding."""
+    made in fp32 by one matmul (wgrad_sum; Megatron-LM's gradient_accumulation_fusion) instead of a
+    bf16 matmul, a cast and AccumulateGrad's add. train_step sets W.grad to None before each backward,
+    so AccumulateGrad takes the returned tensor as the gradient without adding."""
 
     @staticmethod
     def forward(ctx, x, weight, grad_so_far, dtype):
@@ -250,14 +268,8 @@ class WgradAccumulatingLinear(torch.autograd.Function):
     def backward(ctx, dy):
         xc, wc, grad_so_far = ctx.saved_tensors
         dy2 = dy.reshape(-1, dy.size(-1)).to(wc.dtype)
-        x2 = xc.reshape(-1, xc.size(-1))
         dx = (dy2 @ wc).view(*dy.shape[:-1], wc.size(1)).to(ctx.x_dtype)
-        if dy2.is_cuda:
-            dw = (torch.mm(dy2.t(), x2, out_dtype=torch.float32) if grad_so_far is None else
-                  torch.addmm(grad_so_far, dy2.t(), x2, out_dtype=torch.float32))
-        else:  # no out_dtype matmuls off CUDA: the same sum, in fp32
-            dw = dy2.t().float() @ x2.float()
-            dw = dw if grad_so_far is None else grad_so_far + dw
+        dw = wgrad_sum(grad_so_far, dy2, xc.reshape(-1, xc.size(-1)))
         return dx, dw.to(ctx.w_dtype), None, None
 
 
