@@ -147,7 +147,6 @@ def run(c, implementation=''):
         block_size=c.block_size,
         gradient_accumulation_steps=c.gradient_accumulation_steps, dtype=s.device.dtype, compile=c.compile,
         activation_checkpointing=c.activation_checkpointing, use_zero1=c.use_zero1, use_fsdp=c.use_fsdp, fp8=c.fp8,
-        fuse_wgrad_accumulation=c.fuse_wgrad_accumulation and implementation != 'hf',
         tokens_per_iter=tokens_per_iter, step_time=step_time, tokens_per_sec=tokens_per_sec,
         flops_per_token=flops_per_token, mfu=mfu, peak_tflops=s.peak_tflops, peak_mem_gib=peak_mem,
         peak_reserved_gib=reserved, warmup_seconds=warmup_seconds, loss=loss.item(),
@@ -258,7 +257,7 @@ def with_hf_model(s):
         hf.config._attn_implementation = 'sdpa'
     hf.config.use_cache = False
     model = HFCausalLM(hf, s.raw_model.flops_per_token(c.block_size), c.block_size).to(c.device).train()
-    s = dataclasses.replace(s, raw_model=model, model=None, optimizer=None, wgrad_fused=[])  # ours dropped
+    s = dataclasses.replace(s, raw_model=model, model=None, optimizer=None)  # ours dropped
     return dataclasses.replace(s, model=train.parallelize(model, c, s.ranks, s.device),
                                optimizer=train.build_optimizer(model, c, s.device))
 

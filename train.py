@@ -12,7 +12,6 @@ optimizer), the training step, checkpoints and logs, the loop.
 """
 
 import contextlib
-import functools
 import json
 import math
 import os
@@ -28,7 +27,6 @@ from typing import Optional
 # fewer, growable CUDA memory segments: less fragmentation (reserved closer to allocated)
 os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')
 import torch  # noqa: E402  (after the allocator setting, which is read when CUDA starts)
-import torch.nn.functional as F  # noqa: E402
 
 from checkpoint import (load_checkpoint, load_model_state, restore_training_state, resume_fields, save_checkpoint,
                         training_state)
@@ -101,7 +99,6 @@ use_zero1 = False            # shard AdamW state across ranks (ZeroRedundancyOpt
 use_fsdp = False             # shard parameters, gradients and optimizer state (FSDP2 fully_shard)
 activation_checkpointing = False  # recompute each block in backward: less memory, ~1/3 more compute
 activation_memory_budget = 1.0    # with compile, below 1: torch.compile keeps about this fraction of the activations and recomputes the cheapest rest (pointwise first) in backward
-fuse_wgrad_accumulation = False  # the blocks' weight gradients accumulate in fp32 inside the matmul (one addmm a micro-step): one process or DDP, not with fsdp, fp8 or activation_checkpointing
 fp8 = False                  # the blocks' Linear layers in FP8 (torchao float8, tensorwise scaling): Hopper/Ada GPUs, pip install torchao
 attention_backend = 'auto'   # SDPA kernel on GPU: 'auto' (PyTorch's choice) | 'flash' | 'cudnn' | 'efficient' | 'math'
 peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
@@ -230,70 +227,6 @@ def recomputed_in_backward(forward):
     def run(*args):
         return checkpoint(forward, *args, use_reentrant=False)
     return run
-
-
-@torch.library.custom_op('llm_pretrain::wgrad_sum', mutates_args=())
-def wgrad_sum(grad_so_far: Optional[torch.Tensor], dy: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """grad_so_far + dy^T x in fp32, dy (tokens, out) and x (tokens, in) in the compute dtype: on CUDA one
-    cuBLAS matmul with fp32 output and beta = 1 (addmm with out_dtype). An opaque op for torch.compile,
-    whose decomposition of addmm with out_dtype fails on torch 2.11."""
-    if dy.is_cuda:
-        if grad_so_far is None:
-            return torch.mm(dy.t(), x, out_dtype=torch.float32)
-        return torch.addmm(grad_so_far, dy.t(), x, out_dtype=torch.float32)
-    product = dy.t().float() @ x.float()  # no out_dtype matmuls off CUDA: the same sum, in fp32
-    return product if grad_so_far is None else grad_so_far + product
-
-
-@wgrad_sum.register_fake
-def _(grad_so_far, dy, x):
-    return dy.new_empty((dy.size(1), x.size(1)), dtype=torch.float32)
-
-
-class WgradAccumulatingLinear(torch.autograd.Function):
-    """y = x W^T in the compute dtype, whose backward returns W's gradient already accumulated: the
-    gradient so far (W.grad, read in forward; None at the first micro-step) plus this micro-step's,
-    made in fp32 by one matmul (wgrad_sum; Megatron-LM's gradient_accumulation_fusion) instead of a
-    bf16 matmul, a cast and AccumulateGrad's add. train_step sets W.grad to None before each backward,
-    so AccumulateGrad takes the returned tensor as the gradient without adding."""
-
-    @staticmethod
-    def forward(ctx, x, weight, grad_so_far, dtype):
-        xc, wc = x.to(dtype), weight.to(dtype)
-        ctx.save_for_backward(xc, wc, grad_so_far)
-        ctx.x_dtype, ctx.w_dtype = x.dtype, weight.dtype
-        return F.linear(xc, wc)
-
-    @staticmethod
-    def backward(ctx, dy):
-        xc, wc, grad_so_far = ctx.saved_tensors
-        dy2 = dy.reshape(-1, dy.size(-1)).to(wc.dtype)
-        dx = (dy2 @ wc).view(*dy.shape[:-1], wc.size(1)).to(ctx.x_dtype)
-        dw = wgrad_sum(grad_so_far, dy2, xc.reshape(-1, xc.size(-1)))
-        return dx, dw.to(ctx.w_dtype), None, None
-
-
-def wgrad_accumulating_forward(linear, x):
-    """A block Linear's forward under fuse_wgrad_accumulation (no bias: the presets have none in blocks
-    that use it; checked in fuse_wgrad_linears). Evaluation (no grad) takes the plain path."""
-    if not (torch.is_grad_enabled() and linear.weight.requires_grad):
-        return F.linear(x, linear.weight)
-    device_type = x.device.type
-    dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else linear.weight.dtype
-    with torch.autocast(device_type, enabled=False):
-        return WgradAccumulatingLinear.apply(x, linear.weight, linear.weight.grad, dtype)
-
-
-def fuse_wgrad_linears(model):
-    """Route the blocks' Linear layers through WgradAccumulatingLinear; returns their weights, whose
-    .grad train_step clears before each backward."""
-    linears = [m for block in model.blocks for m in block.modules() if isinstance(m, torch.nn.Linear)]
-    if any(m.bias is not None for m in linears):
-        raise UserError("fuse_wgrad_accumulation handles bias-free Linear layers: add --bias=False or "
-                        "--fuse_wgrad_accumulation=False")
-    for m in linears:  # an instance-level forward: the state dict keeps its names
-        m.forward = functools.partial(wgrad_accumulating_forward, m)
-    return [m.weight for m in linears]
 
 
 def check_fp8(c, device_type):
@@ -428,8 +361,6 @@ def train_step(t, iter_num):
                 loss = loss / ranks.micro_steps
             if not last:  # fetch the next micro-batch while the GPU works on this one
                 x, y = t.batches.batch('train', iter_num, steps[k + 1])
-            for w in t.wgrad_fused:  # their backward returns the gradient so far plus this micro-step's
-                w.grad = None
             scaler.scale(loss).backward()
         loss_sum += loss.detach()
     scaler.unscale_(t.optimizer)
@@ -602,7 +533,6 @@ class Trainer:
     ckpt: Optional[dict]     # the small fields of the checkpoint resumed from (no tensors), or None
     load_seconds: Optional[float]
     peak_tflops: Optional[float]
-    wgrad_fused: list        # weights whose gradient WgradAccumulatingLinear accumulates (fuse_wgrad_accumulation)
 
     @property
     def tokens_per_iter(self):
@@ -634,11 +564,6 @@ def setup(c, make_batches=None):
     if c.activation_memory_budget < 1 and not c.compile:
         raise UserError("activation_memory_budget < 1 works through torch.compile: add --compile=True, or use "
                         "--activation_checkpointing=True without compile")
-    if c.fuse_wgrad_accumulation:
-        clash = [key for key in ('use_fsdp', 'fp8', 'activation_checkpointing') if getattr(c, key)]
-        if clash:
-            raise UserError(f"fuse_wgrad_accumulation does not work with {', '.join(clash)}: add "
-                            f"--fuse_wgrad_accumulation=False or drop {', '.join('--' + k for k in clash)}")
     ranks = setup_ranks(c)
     dev = setup_device(c, ranks)
     if c.init_from not in ('scratch', 'resume'):
@@ -674,7 +599,6 @@ def setup(c, make_batches=None):
     if ckpt is not None:
         load_model_state(raw_model, ckpt['model'], ckpt_path)
     raw_model.to(c.device)
-    fused = fuse_wgrad_linears(raw_model) if c.fuse_wgrad_accumulation else []  # before torch.compile traces it
     model = parallelize(raw_model, c, ranks, dev)
     optimizer = build_optimizer(raw_model, c, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.dtype == 'float16')
@@ -686,8 +610,7 @@ def setup(c, make_batches=None):
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
     return Trainer(config=c, ranks=ranks, device=dev, mconf=mconf, meta=meta, batches=batches, raw_model=raw_model,
                    model=model, optimizer=optimizer, scaler=scaler, ckpt_path=ckpt_path, ckpt=ckpt,
-                   load_seconds=time.time() - t_load if ckpt is not None else None, peak_tflops=peak,
-                   wgrad_fused=fused)
+                   load_seconds=time.time() - t_load if ckpt is not None else None, peak_tflops=peak)
 
 
 # -----------------------------------------------------------------------------

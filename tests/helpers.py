@@ -10,7 +10,6 @@ import pickle
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -183,37 +182,3 @@ def stand_in_tokenizers():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def fused_wgrad_errors(device, micro_steps=4):
-    """train.py's WgradAccumulatingLinear against a plain Linear with the same weight, micro_steps
-    forward/backward passes under bf16 autocast with .grad cleared before each fused backward (as
-    train_step does). Checks the output and input gradient against the plain path's (bf16
-    tolerances) and the plain path in evaluation; returns the relative error (norm) of each weight
-    gradient against the fp32 sum of the micro-steps' dy^T x (of the bf16 operands)."""
-    import train as train_module
-    g = torch.Generator(device=device).manual_seed(0)
-    xs = [torch.randn(4, 256, 384, device=device, generator=g) for _ in range(micro_steps)]
-    dys = [torch.randn(4, 256, 512, device=device, generator=g) for _ in range(micro_steps)]
-    bf16 = lambda t, n: t.reshape(-1, n).to(torch.bfloat16).float()  # noqa: E731
-    want = sum(bf16(dy, 512).t() @ bf16(x, 384) for x, dy in zip(xs, dys))
-    fused = torch.nn.Linear(384, 512, bias=False).to(device)
-    plain = torch.nn.Linear(384, 512, bias=False).to(device)
-    plain.load_state_dict(fused.state_dict())
-    train_module.fuse_wgrad_linears(SimpleNamespace(blocks=[fused]))
-    for x, dy in zip(xs, dys):
-        outs = []
-        for module in (fused, plain):
-            xi = x.clone().requires_grad_()
-            with torch.autocast(device, torch.bfloat16):
-                y = module(xi)
-            if module is fused:
-                fused.weight.grad = None
-            y.backward(dy)
-            outs.append((y, xi.grad))
-        torch.testing.assert_close(outs[0][0], outs[1][0])  # bf16: rtol 1.6e-2
-        torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1.6e-2, atol=1e-3)  # a bf16 product, in fp32
-    assert fused.weight.grad.dtype == torch.float32
-    with torch.no_grad():  # evaluation takes the plain path
-        torch.testing.assert_close(fused(xs[0]), plain(xs[0]))
-    return tuple(((m.weight.grad - want).norm() / want.norm()).item() for m in (fused, plain))

@@ -190,17 +190,3 @@ def test_each_rank_has_its_own_random_stream_across_a_resume(data, tmp_path):
     got, want = helpers.run_log(first)[0]['iters'], helpers.run_log(ref)[0]['iters']
     assert [r['loss'] for r in got] == [r['loss'] for r in want]
     assert helpers.max_weight_diff(load(first)['model'], load(ref)['model']) == 0.0
-
-
-@pytest.mark.parametrize('layout, nproc, compiled', [('single', None, False), ('single-compiled', None, True),
-                                                     ('ddp', 2, True), ('zero1', 2, False)])
-def test_fused_weight_gradient_accumulation_trains_like_autograd(layout, nproc, compiled, runs):
-    """fuse_wgrad_accumulation (each backward returns the blocks' weight gradients already summed over
-    the micro-steps, which train_step hands to AccumulateGrad with .grad cleared) trains like autograd's
-    own accumulation: alone, compiled, under DDP (gradients as bucket views) and ZeRO-1."""
-    reference = load(runs('single'))
-    extra = ['--fuse_wgrad_accumulation=True', f'--compile={compiled}']
-    ckpt = load(runs(f'{layout}-fused-wgrad', layout.replace('-compiled', ''), nproc=nproc, extra=extra))
-    assert ckpt['iter_num'] == ITERS and ckpt['config']['fuse_wgrad_accumulation'] is True
-    diff = helpers.max_weight_diff(ckpt['model'], reference['model'])
-    assert diff < TOLERANCE, f"{layout}: max abs weight difference {diff:.3g} after {ITERS} iterations"

@@ -244,11 +244,6 @@ BAD_INPUTS = {
                         "activation_memory_budget is the fraction of activations kept, in (0, 1], got 0"),
     'memory budget, eager': (['--activation_memory_budget=0.5', '--compile=False'], 'good', False,
                              "activation_memory_budget < 1 works through torch.compile: add --compile=True"),
-    'fused wgrad, fsdp': (['--fuse_wgrad_accumulation=True', '--use_fsdp=True', '--activation_checkpointing=True'],
-                          'good', False, "fuse_wgrad_accumulation does not work with use_fsdp, activation_checkpointing: "
-                          "add --fuse_wgrad_accumulation=False or drop --use_fsdp, --activation_checkpointing"),
-    'fused wgrad, bias': (['--fuse_wgrad_accumulation=True', '--bias=True'], 'good', False,
-                          "fuse_wgrad_accumulation handles bias-free Linear layers: add --bias=False"),
     'truncated ckpt': (['--init_from=resume'], 'good', 'truncated', "is truncated or not a checkpoint"),
     'foreign ckpt': (['--init_from=resume'], 'good', 'foreign', "is not a checkpoint of this project"),
     'resume override': (['--init_from=resume', '--n_layer=3'], 'good', 'copy',

@@ -202,33 +202,6 @@ def test_fsdp2_keeps_the_configured_residual_dtype(residual, stdlib):
     assert seen['residual'] == (['torch.float32'] if residual == 'float32' else ['torch.bfloat16']), seen
 
 
-# fuse_wgrad_accumulation: the blocks' weight gradients summed in fp32 inside the matmul
-
-WGRAD_REL_TOL = 1e-4  # fp32-accumulated gradient against fp32 math; the bf16 path's error is ~3e-3
-
-
-@pytest.mark.xdist_group('precision')
-def test_fused_weight_gradient_is_the_fp32_sum_of_the_micro_steps():
-    """WgradAccumulatingLinear on CUDA (mm / addmm with out_dtype=float32), 4 micro-steps under bf16
-    autocast as train_step runs them: the weight gradient is the fp32 sum of the micro-steps' dy^T x,
-    far closer than autograd's bf16 gradients added in fp32; output and input gradient as the plain path's."""
-    fused_err, plain_err = helpers.fused_wgrad_errors('cuda')
-    assert fused_err < WGRAD_REL_TOL and fused_err < plain_err / 10, (fused_err, plain_err)
-
-
-@pytest.mark.xdist_group('precision')
-@pytest.mark.parametrize('nproc', [None, 1], ids=['one-process', 'torchrun-ddp'])
-def test_fused_weight_gradient_accumulation_trains_like_autograd(nproc, runs, tmp_path, record_property):
-    """--fuse_wgrad_accumulation=True on the quick LLaMA config, compiled, 4 micro-steps an iteration,
-    alone and under torchrun's DDP (NCCL): losses and weights follow autograd's accumulation."""
-    shape = dict(gradient_accumulation_steps=4, batch_size=4)
-    ref_out, _ = reference(runs, 'llama', **shape)
-    out = str(tmp_path / 'out')
-    train(gpu_args(QUICK['llama'], out, fuse_wgrad_accumulation=True, **shape), nproc=nproc)
-    assert load(out)['config']['fuse_wgrad_accumulation'] is True
-    compare(out, ref_out, record_property, LAYOUT_LOSS_TOL, LAYOUT_WEIGHT_TOL)
-
-
 # fp8 (torchao float8, tensorwise) against bf16: a run that changes its matmul precision mid-way
 FP8_LOSS_TOL = 0.1  # nats, fp8 run (resumed in bf16) against the bf16 reference over 8 steps of the quick config
 # relative (norm) error of one forward / backward against bf16, at initialization. Measured on an H100
