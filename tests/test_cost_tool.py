@@ -271,3 +271,32 @@ def test_eager_estimate_matches_the_earlier_eager_check():
         plain = cost.memory_estimate(shape, 2, 2048, 1, compiled=False)['per_gpu']['plain']
         est = (plain['activations'] + plain['autocast bf16 weight copies']) / cost.GIB
         assert est == pytest.approx(measured, rel=0.02), (name, est)
+
+
+TINY_SHAPES = {  # 3 heads of 128, d_ff / n_embd as in the 1.36B presets, no biases, the bf16 stream
+    'llama': dict(arch='llama', n_head=3, n_kv_head=3, n_embd=384, d_ff=1024, block_size=256, vocab_size=640),
+    'gpt2': dict(arch='gpt2', n_head=3, n_embd=384, d_ff=1536, block_size=256, vocab_size=640),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_activation_terms_match_the_compiled_block_on_cpu(arch, tmp_path):
+    """tests/gpu/saved_probe.py on the CPU (inductor, bf16 autocast, micro-batch 2): one compiled block
+    saves what activation_terms says, byte for byte, but for GPT-2's LayerNorm statistics: CPU inductor
+    keeps them in the stream's dtype (bf16, 2 x 2 x 2 bytes), CUDA in fp32 (the tool's figure; the GPU
+    suite checks the 1.36B shapes there)."""
+    shape = TINY_SHAPES[arch]
+    config = tmp_path / 'tiny.py'
+    config.write_text(''.join(f"{k} = {v!r}\n" for k, v in {**shape, 'bias': False, 'residual_dtype': 'compute'}.items()))
+    r = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'gpu', 'saved_probe.py'), str(config), '--batch=2',
+                        '--device=cpu'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    model = {'architecture': arch, 'hidden_size': shape['n_embd'], 'num_attention_heads': shape['n_head'],
+             'num_key_value_heads': shape.get('n_kv_head', shape['n_head']), 'intermediate_size': shape['d_ff'],
+             'vocab_size': shape['vocab_size'], 'max_position_embeddings': shape['block_size'], 'num_hidden_layers': 2}
+    predicted = sum(cost.activation_terms(cost.shape_from_config(model)).values())
+    cpu_layernorm_stats = 2 * 2 * (cost.FP32 - cost.BF16) if arch == 'gpt2' else 0
+    assert seen['bytes_per_token_per_block'] == predicted - cpu_layernorm_stats, (seen, predicted, r.stdout[-2000:])
+    assert seen['weight_copies_saved']

@@ -3,13 +3,15 @@ What torch.compile saves for backward, per block and per token, at a config's wi
 compiled forward hands to backward (torch.autograd.graph.saved_tensors_hooks), counted once per
 storage, with the model's parameters left out. Runs the model with two depths (--layers=A,B) and
 prints the difference over B - A: one block's saved tensors (shape, dtype, bytes per token) and their
-sum, to compare with the cost tool's activation_terms, and the bf16 weight copies saved.
+sum, to compare with the cost tool's activation_terms, and the bf16 weight copies saved; the last
+line is the sum as JSON.
 Below 1, the budget is a fraction of the activations above the graph's inputs (the fp32 weights
 among them): a shallow, small-batch model whose activations are smaller than its weights gets the
 budget-1 choice whatever the budget; measure the budget at the real batch and depth.
 python tests/gpu/saved_probe.py config/full_llama_1.36b.py [--activation_memory_budget=0.9] [--batch=1] [--layers=1,2] [--device=cuda]
 """
 import collections
+import json
 import os
 import sys
 
@@ -68,6 +70,7 @@ def main(argv):
     print(f"bf16 weight copies saved: {copies_2 / 2**20:.1f} MiB with {b} blocks, {copies_1 / 2**20:.1f} MiB with {a}")
     everything = sum(nbytes for shape, dtype, nbytes in two.values())
     print(f"all saved activations ({b} blocks, outside the blocks too): {everything / tokens:.0f} bytes/token")
+    print(json.dumps({'bytes_per_token_per_block': total / tokens, 'weight_copies_saved': copies_2 > 0}))
 
 
 if __name__ == '__main__':

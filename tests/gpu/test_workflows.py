@@ -202,6 +202,27 @@ def test_fsdp2_keeps_the_configured_residual_dtype(residual, stdlib):
     assert seen['residual'] == (['torch.float32'] if residual == 'float32' else ['torch.bfloat16']), seen
 
 
+# the cost tool's activation model against what the compiled block saves
+
+@pytest.mark.xdist_group('tools')
+@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+def test_cost_tool_activations_are_what_the_compiled_block_saves(arch):
+    """flops_parameter_counting's per-block activation bytes for the 1.36B shape at micro-batch 8 equal
+    what torch.compile's forward hands to backward for one block (tests/gpu/saved_probe.py, blocks 1
+    and 2): a torch whose partitioner saves other tensors fails here, not in a user's out-of-memory."""
+    import json
+    sys.path.insert(0, os.path.join(helpers.REPO, 'flops_parameter_counting'))
+    import detailed_cost_analysis as cost
+    config = FULL[arch][0]
+    proc = helpers.run('tests/gpu/saved_probe.py', [config, '--batch=8'], timeout=GPU_TIMEOUT, check=True)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    model = json.load(open(os.path.join(helpers.REPO, 'flops_parameter_counting', 'configs', 'models',
+                                        f'{arch}_1.36b.json')))
+    predicted = sum(cost.activation_terms(cost.shape_from_config(model)).values())
+    assert seen['bytes_per_token_per_block'] == predicted, (seen, predicted, proc.stdout[-2000:])
+    assert seen['weight_copies_saved']
+
+
 # fp8 (torchao float8, tensorwise) against bf16: a run that changes its matmul precision mid-way
 FP8_LOSS_TOL = 0.1  # nats, fp8 run (resumed in bf16) against the bf16 reference over 8 steps of the quick config
 # relative (norm) error of one forward / backward against bf16, at initialization. Measured on an H100
