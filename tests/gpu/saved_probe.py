@@ -32,9 +32,9 @@ def saved_storages(cfg, n_layer, batch, device, budget):
     idx = torch.randint(0, cfg['vocab_size'], (batch, T), device=device)
     storages = {}
 
-    def pack(t):
+    def pack(t):  # 0-dim tensors (a block's random-number seed and offset) are not activations
         ptr = t.untyped_storage().data_ptr()
-        if ptr not in params:
+        if ptr not in params and t.dim() > 0:
             storages.setdefault(ptr, (tuple(t.shape), t.dtype, t.untyped_storage().nbytes()))
         return t
     torch._dynamo.reset()
