@@ -384,7 +384,7 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
             raise UserError(
                 f"activation_memory_budget {activation_memory_budget} is below {min(ratio, 1):.3f}, where this "
                 f"shape and micro-batch recompute matmul outputs too (not modelled): give a budget from "
-                f"{min(ratio, 1):.3f} to 0.99, or --activation_checkpointing" if ratio < 1 else
+                f"{min(ratio, 1):.3f} to 0.99, or leave it at 1 with --activation_checkpointing" if ratio < 1 else
                 f"at this shape and micro-batch the activations are too small against the weights for "
                 f"activation_memory_budget {activation_memory_budget} to recompute only pointwise results "
                 f"(not modelled): leave it at 1")
