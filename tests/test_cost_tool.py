@@ -24,6 +24,12 @@ cost = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cost)
 
 
+def preset_shape(name):
+    """The cost tool's shape of a model preset in flops_parameter_counting/configs/models."""
+    with open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models', f'{name}.json')) as f:
+        return cost.shape_from_config(json.load(f))
+
+
 def run_tool(*args, cwd=ROOT):
     return subprocess.run([sys.executable, TOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
@@ -215,8 +221,7 @@ MEASURED_PEAK_GIB = [
 
 @pytest.mark.parametrize('name, batch_size, residual_dtype, measured_gib', MEASURED_PEAK_GIB)
 def test_memory_estimate_matches_measured_peak(name, batch_size, residual_dtype, measured_gib):
-    path = os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models', f'{name}.json')
-    shape = cost.shape_from_config(json.load(open(path)))
+    shape = preset_shape(name)
     est = cost.memory_estimate(shape, batch_size, 2048, 1, residual_dtype=residual_dtype)
     est_gib = est['per_gpu']['plain']['total allocated'] / cost.GIB
     assert est_gib == pytest.approx(measured_gib, rel=0.10), (name, batch_size, residual_dtype, est_gib)
@@ -232,8 +237,7 @@ MEASURED_SAVED_PER_BLOCK = [('llama_1.36b', 1.0, 83024), ('llama_1.36b', 0.9, 61
 
 @pytest.mark.parametrize('name, budget, measured', MEASURED_SAVED_PER_BLOCK)
 def test_activation_terms_are_what_the_compiled_block_saves(name, budget, measured):
-    shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models',
-                                                               f'{name}.json'))))
+    shape = preset_shape(name)
     mem = cost.memory_estimate(shape, 8, 2048, 1, activation_memory_budget=budget)
     assert sum(mem['activations_per_layer_per_token'].values()) == measured
 
@@ -241,8 +245,7 @@ def test_activation_terms_are_what_the_compiled_block_saves(name, budget, measur
 def test_activation_memory_budget_estimate_matches_measured_peak():
     # bench_results.jsonl: `python bench.py config/full_llama_1.36b.py --activation_memory_budget=B` for B in 0.9,
     # 0.95, 0.97, 0.99, one H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-26: 38.56 GiB each (45.68 at 1.0)
-    shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models',
-                                                               'llama_1.36b.json'))))
+    shape = preset_shape('llama_1.36b')
     for budget in (0.9, 0.95, 0.97, 0.99):
         mem = cost.memory_estimate(shape, 8, 2048, 1, activation_memory_budget=budget)
         assert mem['per_gpu']['plain']['total allocated'] / cost.GIB == pytest.approx(38.56, rel=0.05)
@@ -266,8 +269,7 @@ def test_memory_options_on_the_command_line():
 def test_eager_estimate_matches_the_earlier_eager_check():
     # README: eager, micro-batch 2 x 2048, activations plus autocast copies measured 10.97 / 11.09 GiB
     for name, measured in (('llama_1.36b', 10.97), ('gpt2_1.36b', 11.09)):
-        shape = cost.shape_from_config(json.load(open(os.path.join(ROOT, 'flops_parameter_counting', 'configs',
-                                                                   'models', f'{name}.json'))))
+        shape = preset_shape(name)
         plain = cost.memory_estimate(shape, 2, 2048, 1, compiled=False)['per_gpu']['plain']
         est = (plain['activations'] + plain['autocast bf16 weight copies']) / cost.GIB
         assert est == pytest.approx(measured, rel=0.02), (name, est)
