@@ -15,10 +15,16 @@ Training order (data_order):
   batch_size + row) is window perm_{g // n}[g % n].
 - 'random': nanoGPT's sampling with replacement: each row starts at a random offset.
 
-Evaluation reads a fixed set of batches, the same at every evaluation and in every run with the
-same seed: the training split's at random offsets, the validation split's from its beginning, in
-document order, window after window (so the scored text is the first documents of the split,
-whatever the seed, and a per-token and a per-byte score cover the same targets).
+Evaluation reads a fixed set of batches, the same at every evaluation:
+- the training split's: eval_iters batches at random offsets drawn from the run's seed;
+- the validation split's: a sample of min(eval_iters x batch_size, windows of the split) distinct
+  windows (the non-overlapping windows of the training order), drawn from a seeded permutation of the
+  split's windows with a key of its own: spread over the whole split (a split may be ordered by
+  source), the same windows for every run seed and every number of ranks, each window counted once.
+  A sample of fewer windows than the evaluation asks for is read in fewer batches, the last one
+  padded with rows that count zero (eval_batch says how many rows count). Two datasets of the same
+  documents under different tokenizers are each scored on an unbiased sample of the same split;
+  eval_bpb.py scores the very same documents whole.
 The memmap is opened per batch: a long-lived np.memmap grows the process's memory (nanoGPT's fix).
 """
 
@@ -35,6 +41,7 @@ REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 SPLITS = ('train', 'val')
 _EVAL_STREAM = 2**32 - 1  # the counter that keys evaluation batches, apart from any training iteration
 _EPOCH_STREAM = 2**32 - 2  # the counter that keys the permutation of each pass
+_VAL_SAMPLE_KEY = 20250101  # the validation sample's key: not the run's seed, so every run scores the same windows
 ORDERS = ('epoch', 'random')
 
 
@@ -64,6 +71,30 @@ def load_meta(data_dir):
     return meta
 
 
+def check_vocabulary(data_dir, dataset_vocab, model_vocab, checkpoint_dataset=None):
+    """The dataset-vs-model vocabulary rule: a model reads a dataset whose ids all fit its vocabulary,
+    model_vocab >= dataset_vocab (a model may pad its vocabulary past the dataset's, as 50257 -> 50304
+    for GPT-2; the padding ids never occur in the data). UserError otherwise, saying what to change:
+    checkpoint_dataset None = a new model, whose vocab_size can be set; else the model is a
+    checkpoint's (resume, evaluation, sampling), its vocabulary fixed, and checkpoint_dataset is the
+    dataset its run trained on (its config's), the one to use."""
+    if dataset_vocab <= model_vocab:
+        return
+    what = f"dataset '{data_dir}' has token ids up to {dataset_vocab - 1}"
+    if checkpoint_dataset is None:
+        raise UserError(f"{what} but the model's vocab_size is {model_vocab}: set vocab_size >= {dataset_vocab} "
+                        f"(or leave it unset to take the dataset's)")
+    fixed = f"{what} but the checkpoint's model has a vocabulary of {model_vocab}, which the checkpoint fixes"
+    try:
+        own = os.path.realpath(resolve_dataset(checkpoint_dataset)) == os.path.realpath(data_dir)
+    except UserError:
+        own = False
+    if own:  # the run's own dataset, prepared again since with another tokenizer
+        raise UserError(f"{fixed}: the dataset was prepared again with another tokenizer since the run trained on it; "
+                        f"prepare it again with the run's tokenizer")
+    raise UserError(f"{fixed}: use a dataset of the run's tokenizer, such as its own (--dataset={checkpoint_dataset})")
+
+
 class Batches(Protocol):
     """What train.py reads its batches from: TokenBatches here, bench.py's SyntheticBatches."""
 
@@ -73,8 +104,12 @@ class Batches(Protocol):
     def windows_before(self, iteration: int) -> int:
         """Training windows (rows) read before iteration: what a checkpoint records."""
 
-    def eval_batch(self, split: str, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The index-th of the fixed evaluation batches of a split."""
+    def eval_batches(self, split: str) -> int:
+        """How many evaluation batches a split has."""
+
+    def eval_batch(self, split: str, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(x, y, rows) of the index-th of the fixed evaluation batches of a split: only the first
+        rows rows count (the last validation batch of a small split is padded)."""
 
     def byte_table(self) -> Optional[np.ndarray]:
         """Token id -> UTF-8 bytes, or None (no bits per byte)."""
@@ -90,14 +125,15 @@ class TokenBatches:
     """(x, y) windows of block_size + 1 tokens from one dataset folder. meta: its meta.pkl, where the
     caller has read it already. order: 'epoch' or 'random' (see the module's docstring).
     micro_steps: global micro-steps per iteration (gradient_accumulation_steps), so that
-    batch_size x micro_steps windows make one iteration."""
+    batch_size x micro_steps windows make one iteration. eval_iters: the batches an evaluation asks
+    for of each split (the validation split may have fewer windows)."""
 
     def __init__(self, data_dir, batch_size, block_size, seed, device='cpu', vocab_size=None, meta=None,
-                 order='epoch', micro_steps=1):
+                 order='epoch', micro_steps=1, eval_iters=1):
         if order not in ORDERS:
             raise UserError(f"data_order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
         self.data_dir, self.batch_size, self.block_size, self.seed = data_dir, batch_size, block_size, seed
-        self.order, self.micro_steps = order, micro_steps
+        self.order, self.micro_steps, self.eval_iters = order, micro_steps, eval_iters
         self.device = torch.device(device)
         self.meta = meta if meta is not None else load_meta(data_dir)
         self.dtype = np.dtype(self.meta.get('dtype', 'uint16'))
@@ -106,13 +142,14 @@ class TokenBatches:
             if n < block_size + 1:
                 raise UserError(f"{data_dir}/{split}.bin holds {n} tokens, fewer than block_size + 1 = "
                                 f"{block_size + 1}: lower block_size or prepare more data")
-        if vocab_size is not None and self.meta['vocab_size'] > vocab_size:
-            raise UserError(f"dataset '{data_dir}' has token ids up to {self.meta['vocab_size'] - 1} but the model's "
-                            f"vocab_size is {vocab_size}: set vocab_size >= {self.meta['vocab_size']} "
-                            f"(or leave it unset to take the dataset's)")
+        if vocab_size is not None:
+            check_vocabulary(data_dir, self.meta['vocab_size'], vocab_size)
         self.start_iter, self.first_window = 0, 0
         self._permutation = (None, None)  # ((split, pass), its permutation): the last one drawn
-        self._byte_table, self._docs = None, {}
+        self._val_sample = None
+        # the byte files, read and checked against meta.pkl now: a stale one fails here, not at the first evaluation
+        self._byte_table = token_byte_table(data_dir, self.meta)
+        self._val_docs = document_index(data_dir, self.meta, 'val', self.num_tokens('val')) if self._byte_table is not None else None
 
     def start(self, iteration, windows):
         """A resumed run: `windows` training windows were read before `iteration` (the checkpoint's
@@ -157,15 +194,33 @@ class TokenBatches:
             windows[mine] = self._pass_order(split, int(epoch))[samples[mine] % n]
         return windows * self.block_size
 
+    def val_sample(self):
+        """The validation windows an evaluation scores (their indices, ascending): the first
+        min(eval_iters x batch_size, windows) of a permutation of the split's windows keyed by a
+        constant, so the same for every run seed; a smaller evaluation's sample is part of a larger one's."""
+        if self._val_sample is None:
+            n = self.num_windows('val')
+            rng = np.random.Generator(np.random.Philox(key=_VAL_SAMPLE_KEY, counter=[SPLITS.index('val'), _EVAL_STREAM, 0, 0]))
+            self._val_sample = np.sort(rng.permutation(n)[:min(n, self.eval_iters * self.batch_size)])
+        return self._val_sample
+
+    def eval_batches(self, split):
+        """Evaluation batches of a split: eval_iters, or fewer where the validation split has fewer windows."""
+        return self.eval_iters if split == 'train' else -(-len(self.val_sample()) // self.batch_size)
+
     def eval_starts(self, split, index):
-        """The first token of each row of the index-th evaluation batch: the training split's at
-        random offsets, the validation split's window after window from its beginning (wrapping
-        around a split shorter than the evaluation)."""
+        """(first token of each row, rows that count) of the index-th evaluation batch: the training
+        split's at random offsets from the run's seed, the validation split's from its sample (the
+        module's docstring), the last batch padded with the sample's first window, counting zero."""
         if split == 'train':
             rng = np.random.Generator(np.random.Philox(key=self.seed, counter=[SPLITS.index(split), _EVAL_STREAM, index, 0]))
-            return rng.integers(0, self.num_tokens(split) - self.block_size, size=self.batch_size)
-        windows = index * self.batch_size + np.arange(self.batch_size)
-        return (windows % self.num_windows(split)) * self.block_size
+            return rng.integers(0, self.num_tokens(split) - self.block_size, size=self.batch_size), self.batch_size
+        windows = self.val_sample()[index * self.batch_size:(index + 1) * self.batch_size]
+        if not 0 < len(windows):
+            raise IndexError(f"evaluation batch {index} of {self.eval_batches(split)}")
+        rows = len(windows)
+        windows = np.concatenate([windows, np.full(self.batch_size - rows, windows[0])])
+        return windows * self.block_size, rows
 
     def _read(self, split, starts):
         data = self._memmap(split)
@@ -185,44 +240,81 @@ class TokenBatches:
         return self._read(split, self.starts(split, iteration, micro_step))
 
     def eval_batch(self, split, index):
-        """The index-th of the fixed evaluation batches of a split."""
-        return self._read(split, self.eval_starts(split, index))
+        """(x, y, rows): the index-th of the fixed evaluation batches of a split, of which the first rows count."""
+        starts, rows = self.eval_starts(split, index)
+        return (*self._read(split, starts), rows)
 
     # bits per byte: what the targets of an evaluation batch are as text
 
     def byte_table(self):
-        """token id -> UTF-8 bytes it decodes to (the dataset's token_bytes.npy, 0 for special
-        tokens), or None for a dataset prepared without byte accounting."""
-        if self._byte_table is None:
-            path = os.path.join(self.data_dir, self.meta.get('token_bytes') or 'token_bytes.npy')
-            if not os.path.isfile(path):
-                return None
-            self._byte_table = np.load(path)
+        """token id -> UTF-8 bytes it decodes to (token_byte_table), or None: no bits per byte."""
         return self._byte_table
 
     def source_names(self):
-        """The dataset's source labels (meta['sources']), or ['all'] where it has none recorded."""
-        return list(self.meta.get('sources') or ['all'])
+        """The labels of the sources eval_targets' source ids index: meta['sources'] where the
+        validation split has a document index to attribute text with, else ['all']."""
+        return list(self.meta['sources']) if self._val_docs is not None and self.meta.get('sources') else ['all']
 
     def eval_targets(self, split, index):
-        """(bytes, source) of each target token of the index-th evaluation batch, (batch_size,
+        """(bytes, source) of each target token of the index-th validation batch, (batch_size,
         block_size) int64 tensors on the device: the UTF-8 bytes the target decodes to and the index
         into source_names() of its document; None without a byte table."""
-        table = self.byte_table()
-        if table is None:
+        assert split == 'val', "bits per byte are of the validation split"
+        if self._byte_table is None:
             return None
-        starts = self.eval_starts(split, index)
-        positions = starts[:, None] + 1 + np.arange(self.block_size)[None, :]  # the targets' offsets in .bin
-        data = self._memmap(split)
-        ids = np.stack([data[s + 1:s + self.block_size + 1] for s in starts]).astype(np.int64)
-        nbytes = table[ids].astype(np.int64)
-        if split not in self._docs:
-            path = os.path.join(self.data_dir, (self.meta.get('docs') or {}).get(split, f'{split}.docs.npy'))
-            self._docs[split] = np.load(path) if os.path.isfile(path) else None
-        docs = self._docs[split]
-        if docs is None or len(docs) == 0:
-            source = np.zeros_like(positions)
+        starts, _ = self.eval_starts(split, index)
+        ids = np.stack([self._memmap(split)[s + 1:s + self.block_size + 1] for s in starts]).astype(np.int64)
+        nbytes = self._byte_table[ids].astype(np.int64)
+        if self._val_docs is None or len(self.source_names()) == 1:
+            source = np.zeros_like(ids)
         else:
-            row = np.clip(np.searchsorted(docs[:, 0], positions, side='right') - 1, 0, len(docs) - 1)
-            source = docs[row, 2]
+            positions = starts[:, None] + 1 + np.arange(self.block_size)[None, :]  # the targets' offsets in .bin
+            row = np.searchsorted(self._val_docs[:, 0], positions, side='right') - 1
+            source = self._val_docs[row, 2]
         return self._to_device(torch.from_numpy(nbytes)), self._to_device(torch.from_numpy(source.astype(np.int64)))
+
+
+# -----------------------------------------------------------------------------
+# the byte files of a dataset (prepare.py writes them; meta.pkl names them): bits per byte and sources
+
+def token_byte_table(data_dir, meta):
+    """token id -> the UTF-8 bytes it decodes to, 0 for special tokens (the file meta['token_bytes']
+    names, one entry per id of the dataset's vocabulary), or None for a dataset whose meta.pkl names
+    none (prepared without byte accounting). Only the file meta.pkl names is read."""
+    name = meta.get('token_bytes')
+    if not name:
+        return None
+    path = os.path.join(data_dir, name)
+    try:
+        table = np.load(path)
+    except (OSError, ValueError):
+        raise UserError(f"{path}, which {data_dir}/meta.pkl names, is missing or unreadable: run the dataset's "
+                        f"prepare.py again") from None
+    if table.ndim != 1 or len(table) != meta['vocab_size']:
+        raise UserError(f"{path} has {len(table)} entries, not one per id of meta.pkl's vocabulary "
+                        f"({meta['vocab_size']}): the files are from different preparations; run prepare.py again")
+    return table
+
+
+def document_index(data_dir, meta, split, num_tokens):
+    """The documents of a split, an (n, 3) int64 array of [first token, tokens, source id] (the file
+    meta['docs'][split] names), or None where meta.pkl names none. Checked against meta.pkl and the
+    split's token count: a stale index is an error, never a wrong attribution."""
+    name = (meta.get('docs') or {}).get(split)
+    if not name:
+        return None
+    path = os.path.join(data_dir, name)
+    stale = f": the files are from different preparations; run the dataset's prepare.py again"
+    try:
+        docs = np.load(path)
+    except (OSError, ValueError):
+        raise UserError(f"{path}, which {data_dir}/meta.pkl names, is missing or unreadable{stale}") from None
+    if docs.ndim != 2 or docs.shape[1] != 3 or len(docs) == 0:
+        raise UserError(f"{path} is not a document index (expected rows of [start, tokens, source]){stale}")
+    if int(docs[-1, 0] + docs[-1, 1]) != num_tokens or docs[0, 0] != 0:
+        raise UserError(f"{path} covers {int(docs[-1, 0] + docs[-1, 1]):,} tokens, {split}.bin holds {num_tokens:,}{stale}")
+    sources = meta.get('sources') or []
+    if docs[:, 2].min() < 0 or docs[:, 2].max() >= max(1, len(sources)):
+        raise UserError(f"{path} names source {int(docs[:, 2].max())} but meta.pkl lists "
+                        f"{len(sources)} source(s){stale}")
+    return docs

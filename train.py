@@ -383,10 +383,12 @@ def train_step(t, iter_num):
 
 @torch.no_grad()
 def evaluate(t):
-    """Mean loss on the fixed evaluation batches of each split (eval_iters batches, shared over ranks)
-    and, where the dataset has a byte table, the validation split's bits per byte, overall and per
-    source. Every rank runs the same number of forward passes (FSDP2 gathers weights in each one, so
-    the ranks must agree): where eval_iters does not divide by the ranks, the surplus passes count zero.
+    """Mean loss on the fixed evaluation batches of each split (loader.py: eval_iters batches of the
+    training split; a sample of distinct validation windows, each counted once) and, where the dataset
+    has a byte table, the validation split's bits per byte, overall and per source. The batches are
+    shared over the ranks, and every rank runs the same number of forward passes (FSDP2 gathers
+    weights in each one, so the ranks must agree): surplus passes, and the padding rows of a short last
+    batch, count zero.
 
     Bits per byte, as eval_bpb.py defines it: over the scored target tokens, the sum of -ln p(target)
     over ln 2 x the sum of the UTF-8 bytes those targets decode to; targets of 0 bytes (the special
@@ -394,24 +396,26 @@ def evaluate(t):
     c, ranks, model = t.config, t.ranks, t.model
     model.eval()
     out = {}
-    rounds = -(-c.eval_iters // ranks.world_size)
     names = t.batches.source_names()
     for split in ('train', 'val'):
+        batches = t.batches.eval_batches(split)
+        rounds = -(-batches // ranks.world_size)
         total = torch.zeros(2, device=c.device, dtype=torch.float64)  # loss sum, targets
         per_byte = torch.zeros(len(names), 2, device=c.device, dtype=torch.float64)  # nats, bytes of each source
         scored = split == 'val' and t.batches.byte_table() is not None
         for index in range(ranks.rank, rounds * ranks.world_size, ranks.world_size):
-            x, y = t.batches.eval_batch(split, index % c.eval_iters)
+            x, y, rows = t.batches.eval_batch(split, min(index, batches - 1))
+            rows = rows if index < batches else 0
             with t.device.autocast:
                 _, nll = model(x, y, return_logits=False, reduction='none')
-            weight = float(index < c.eval_iters)
-            nll = nll.double() * weight
-            total += torch.stack([nll.sum(), torch.tensor(weight * y.numel(), device=c.device, dtype=torch.float64)])
+            nll = nll.double().view(x.shape[0], -1)[:rows].reshape(-1)
+            total[0] += nll.sum()
+            total[1] += rows * x.shape[1]
             if scored:
-                nbytes, source = (v.reshape(-1) for v in t.batches.eval_targets(split, index % c.eval_iters))
+                nbytes, source = (v[:rows].reshape(-1) for v in t.batches.eval_targets(split, min(index, batches - 1)))
                 counted = nbytes > 0
                 per_byte[:, 0].index_add_(0, source[counted], nll[counted])
-                per_byte[:, 1].index_add_(0, source[counted], nbytes[counted].double() * weight)
+                per_byte[:, 1].index_add_(0, source[counted], nbytes[counted].double())
         if ranks.enabled:
             torch.distributed.all_reduce(total)
             torch.distributed.all_reduce(per_byte)
@@ -588,7 +592,7 @@ def setup(c, make_batches=None):
         setattr(c, key, getattr(mconf, key))
     if make_batches is None:
         batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size, meta=meta,
-                               order=c.data_order, micro_steps=c.gradient_accumulation_steps)
+                               order=c.data_order, micro_steps=c.gradient_accumulation_steps, eval_iters=c.eval_iters)
         if ckpt is not None:
             batches.start(ckpt['iter_num'], windows_read(ckpt))
     else:

@@ -312,7 +312,7 @@ def dataset(tmp_path):
 
 
 def as_bytes(batch):
-    return batch[0].numpy().tobytes() + batch[1].numpy().tobytes()
+    return batch[0].numpy().tobytes() + batch[1].numpy().tobytes()  # (x, y) or (x, y, rows)
 
 
 @pytest.mark.parametrize('order', loader.ORDERS)
@@ -329,8 +329,8 @@ def test_one_step_reads_the_same_batches_on_one_and_two_ranks(dataset, order):
 
 
 def test_batches_are_a_pure_function_of_seed_iteration_step(dataset):
-    a = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1)
-    b = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1)
+    a = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1, eval_iters=3)
+    b = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=1, eval_iters=3)
     assert as_bytes(a.batch('train', 3, 1)) == as_bytes(b.batch('train', 3, 1))
     assert as_bytes(a.batch('train', 3, 1)) != as_bytes(a.batch('train', 3, 2))
     other_seed = loader.TokenBatches(dataset, batch_size=2, block_size=8, seed=2)
@@ -396,19 +396,108 @@ def test_a_pass_survives_a_resume_with_another_batch(dataset):
     assert order[:312] == list(straight._pass_order('train', 0))
 
 
-def test_validation_batches_are_the_split_from_its_beginning(dataset):
-    """Evaluation reads the validation split window after window from its start, the same for any seed,
-    wrapping around a split shorter than the evaluation (1000 tokens: 62 windows of 16)."""
-    a = loader.TokenBatches(dataset, batch_size=4, block_size=16, seed=1)
-    b = loader.TokenBatches(dataset, batch_size=4, block_size=16, seed=2)
-    val = np.fromfile(os.path.join(dataset, 'val.bin'), dtype=np.uint16).astype(np.int64)
-    for index in (0, 1, 15, 16):
-        assert as_bytes(a.eval_batch('val', index)) == as_bytes(b.eval_batch('val', index))
-        x, y = a.eval_batch('val', index)
-        for row in range(4):
-            start = ((index * 4 + row) % 62) * 16
-            assert (x[row].numpy() == val[start:start + 16]).all() and (y[row].numpy() == val[start + 1:start + 17]).all()
-    assert a.eval_targets('val', 0) is None  # no token_bytes.npy: no bits per byte
+def val_windows_read(batches):
+    """{window index: times counted} over one evaluation of the validation split, from the tokens
+    of every counted row (checked against the window it claims to be)."""
+    val = np.fromfile(os.path.join(batches.data_dir, 'val.bin'), dtype=np.uint16).astype(np.int64)
+    T, counted = batches.block_size, {}
+    for index in range(batches.eval_batches('val')):
+        x, y, rows = batches.eval_batch('val', index)
+        assert x.shape == (batches.batch_size, T)
+        for row in range(rows):
+            matches = [w for w in range(batches.num_windows('val')) if (val[w * T:w * T + T] == x[row].numpy()).all()
+                       and (val[w * T + 1:w * T + T + 1] == y[row].numpy()).all()]
+            assert matches
+            counted[matches[0]] = counted.get(matches[0], 0) + 1
+    return counted
+
+
+def test_validation_windows_count_once_when_the_split_is_shorter_than_the_evaluation(dataset):
+    """1000 validation tokens are 62 windows of 16; 20 batches of 4 ask for 80: each of the 62 is
+    counted once (16 batches, the last with 2 rows that count), not 18 of them twice."""
+    batches = loader.TokenBatches(dataset, batch_size=4, block_size=16, seed=1, eval_iters=20)
+    assert batches.eval_batches('val') == 16 and batches.eval_batch('val', 15)[2] == 2
+    counted = val_windows_read(batches)
+    assert sorted(counted) == list(range(62)) and set(counted.values()) == {1}
+
+
+def test_validation_sample_is_spread_over_the_split_and_the_same_for_every_seed(tmp_path):
+    """A split ordered by source (the first half one source, the second another): 24 windows of 4,000
+    are a seeded sample from the whole split, not its first 24; every run seed scores the same windows,
+    and a smaller evaluation's windows are part of a larger one's."""
+    rng = np.random.default_rng(0)
+    for split, n in (('train', 5000), ('val', 64001)):
+        rng.integers(0, 257, n).astype(np.uint16).tofile(tmp_path / f'{split}.bin')
+    with open(tmp_path / 'meta.pkl', 'wb') as f:
+        pickle.dump({'vocab_size': 257, 'dtype': 'uint16'}, f)
+    a = loader.TokenBatches(str(tmp_path), batch_size=4, block_size=16, seed=1, eval_iters=6)
+    b = loader.TokenBatches(str(tmp_path), batch_size=4, block_size=16, seed=2, eval_iters=6)
+    windows = sorted(val_windows_read(a))
+    assert len(windows) == 24 and windows == sorted(val_windows_read(b))
+    assert windows != list(range(24))
+    assert sum(w < 2000 for w in windows) >= 6 and sum(w >= 2000 for w in windows) >= 6  # both halves
+    smaller = loader.TokenBatches(str(tmp_path), batch_size=4, block_size=16, seed=3, eval_iters=2)
+    assert set(smaller.val_sample()) <= set(a.val_sample())
+
+
+def byte_dataset(folder, docs, sources=('code', 'prose'), meta_sources=True):
+    """A byte-level dataset with a document index: docs is a list of (length, source id) for val;
+    train is one document. Returns the meta written."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rng.integers(0, 256, 3000).astype(np.uint16).tofile(os.path.join(folder, 'train.bin'))
+    rng.integers(0, 256, sum(n for n, _ in docs)).astype(np.uint16).tofile(os.path.join(folder, 'val.bin'))
+    starts = np.cumsum([0] + [n for n, _ in docs[:-1]])
+    np.save(os.path.join(folder, 'val.docs.npy'), np.array([[s, n, src] for s, (n, src) in zip(starts, docs)], dtype=np.int64))
+    np.save(os.path.join(folder, 'train.docs.npy'), np.array([[0, 3000, 0]], dtype=np.int64))
+    np.save(os.path.join(folder, 'token_bytes.npy'), np.array([1] * 256 + [0], dtype=np.int32))
+    meta = {'vocab_size': 257, 'dtype': 'uint16', 'token_bytes': 'token_bytes.npy',
+            'docs': {'train': 'train.docs.npy', 'val': 'val.docs.npy'}}
+    if meta_sources:
+        meta['sources'] = list(sources)
+    with open(os.path.join(folder, 'meta.pkl'), 'wb') as f:
+        pickle.dump(meta, f)
+    return meta
+
+
+def test_byte_targets_are_attributed_to_their_documents_sources(tmp_path):
+    folder = str(tmp_path / 'ds')
+    byte_dataset(folder, [(400, 0), (600, 1), (201, 0)])
+    batches = loader.TokenBatches(folder, batch_size=4, block_size=16, seed=1, eval_iters=20)
+    assert batches.source_names() == ['code', 'prose']
+    starts, rows = batches.eval_starts('val', 0)
+    nbytes, source = batches.eval_targets('val', 0)
+    positions = starts[:, None] + 1 + np.arange(16)[None, :]
+    expected = np.where(positions < 400, 0, np.where(positions < 1000, 1, 0))
+    assert (source.numpy() == expected).all() and (nbytes.numpy() == 1).all()
+
+
+@pytest.mark.parametrize('stale', ['no_sources_in_meta', 'docs_missing', 'docs_of_other_tokens', 'table_of_other_vocab'])
+def test_stale_byte_files_are_a_one_line_error_at_setup(tmp_path, stale):
+    """An older prepare.py's meta.pkl over leftover files: an error when the loader is built (before
+    any training), never an IndexError at the first evaluation or text attributed to the wrong source."""
+    folder = str(tmp_path / 'ds')
+    byte_dataset(folder, [(400, 0), (600, 1), (201, 0)], meta_sources=stale != 'no_sources_in_meta')
+    if stale == 'docs_missing':
+        os.remove(os.path.join(folder, 'val.docs.npy'))
+    elif stale == 'docs_of_other_tokens':
+        np.save(os.path.join(folder, 'val.docs.npy'), np.array([[0, 400, 0], [400, 500, 1]], dtype=np.int64))
+    elif stale == 'table_of_other_vocab':
+        np.save(os.path.join(folder, 'token_bytes.npy'), np.ones(300, dtype=np.int32))
+    with pytest.raises(UserError, match="prepare.py again"):
+        loader.TokenBatches(folder, batch_size=4, block_size=16, seed=1, eval_iters=20)
+
+
+def test_files_meta_does_not_name_are_not_read(tmp_path):
+    """A meta.pkl that names no document index (older preparations): no per-source numbers, even with
+    a val.docs.npy of several sources lying in the folder."""
+    folder = str(tmp_path / 'ds')
+    meta = byte_dataset(folder, [(400, 0), (600, 1), (201, 0)])
+    del meta['docs']
+    with open(os.path.join(folder, 'meta.pkl'), 'wb') as f:
+        pickle.dump(meta, f)
+    batches = loader.TokenBatches(folder, batch_size=4, block_size=16, seed=1, eval_iters=20)
+    assert batches.source_names() == ['all'] and (batches.eval_targets('val', 0)[1].numpy() == 0).all()
 
 
 def test_loader_errors(dataset, tmp_path):

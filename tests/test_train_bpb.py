@@ -1,7 +1,7 @@
 """
 train.py's evaluations in bits per byte: the val_bpb (overall and per source), val_bytes and val_loss
 a run records equal a direct computation with its final checkpoint over the windows evaluation reads
-(the validation split from its beginning), for a bytes dataset and a tiktoken dataset; the console
+(the loader's sample of distinct validation windows, each counted once), for a bytes dataset and a tiktoken dataset; the console
 line and the run log show them, and a dataset without byte accounting evaluates in nats per token only.
 """
 import math
@@ -14,13 +14,13 @@ import torch.nn.functional as F
 
 import helpers
 from checkpoint import load_checkpoint, model_from_checkpoint
-from loader import load_meta
+from loader import TokenBatches, load_meta
 from test_eval_bpb import SOURCES, runs  # noqa: F401  runs: the module's datasets and tiny trained models
 
 
 def direct_eval(data, out):
-    """(val loss per token, {source or 'all': [nats, bytes]}) over the evaluation's windows: eval_iters x
-    batch_size windows of block_size targets from the start of val.bin, window after window, wrapping."""
+    """(val loss per token, {source or 'all': [nats, bytes]}, windows) over the evaluation's windows: the
+    loader's sample of min(eval_iters x batch_size, all) distinct windows of block_size targets."""
     ckpt = load_checkpoint(os.path.join(out, 'ckpt.pt'))
     model = model_from_checkpoint(ckpt).eval()
     c, T = ckpt['config'], model.config.block_size
@@ -29,9 +29,11 @@ def direct_eval(data, out):
     docs = np.load(os.path.join(data, 'val.docs.npy'))
     table = np.load(os.path.join(data, 'token_bytes.npy'))
     n = (len(tokens) - 1) // T
+    sample = TokenBatches(data, c['batch_size'], T, c['seed'], eval_iters=c['eval_iters']).val_sample()
+    assert len(set(sample)) == len(sample) == min(n, c['eval_iters'] * c['batch_size'])
     loss_sum, count, sums = 0.0, 0, {}
-    for k in range(c['eval_iters'] * c['batch_size']):
-        start = (k % n) * T
+    for window in sample:
+        start = window * T
         x, y = torch.from_numpy(tokens[start:start + T]), torch.from_numpy(tokens[start + 1:start + T + 1])
         with torch.no_grad():
             nll = F.cross_entropy(model(x[None])[0][0], y, reduction='none').double()
@@ -45,7 +47,7 @@ def direct_eval(data, out):
                     s = sums.setdefault(key, [0.0, 0])
                     s[0] += nll[i].item()
                     s[1] += nbytes
-    return loss_sum / count, sums
+    return loss_sum / count, sums, len(sample)
 
 
 @pytest.mark.parametrize('kind', ['bytes', 'tiktoken'])
@@ -53,7 +55,7 @@ def test_training_evaluation_records_bits_per_byte(kind, runs):
     data, out = runs[kind]
     log = helpers.run_log(out)[0]
     last = log['evals'][-1]
-    loss, sums = direct_eval(data, out)
+    loss, sums, _ = direct_eval(data, out)
     assert last['val_loss'] == pytest.approx(loss, rel=1e-5)
     nats, nbytes = sums['all']
     assert last['val_bytes'] == nbytes
@@ -88,3 +90,39 @@ def test_a_dataset_without_byte_accounting_evaluates_per_token_only(tmp_path):
     last = helpers.run_log(out)[0]['evals'][-1]
     assert last['val_bpb'] is None and last['val_bpb_sources'] is None and last['val_loss'] > 0
     assert 'bits per byte' not in proc.stdout
+
+
+def test_a_split_shorter_than_the_evaluation_is_scored_once(runs, tmp_path):
+    """eval_iters x batch_size beyond the validation split's windows: each window counts once, so the
+    scored bytes are at most the split's and the score does not depend on eval_iters."""
+    data, _ = runs['bytes']
+    scores = {}
+    val_bytes = load_meta(data)['stats']['val']['all']['bytes']
+    for eval_iters in (50, 80):
+        out = str(tmp_path / f'out{eval_iters}')
+        helpers.train(helpers.train_args(data, out, max_iters=2, eval_iters=eval_iters) + ['--vocab_size=None'])
+        last = helpers.run_log(out)[0]['evals'][-1]
+        assert last['val_bytes'] <= val_bytes
+        scores[eval_iters] = (last['val_loss'], last['val_bpb'], last['val_bytes'])
+    loss, sums, windows = direct_eval(data, out)
+    assert windows < 50 * 4 and last['val_bytes'] == sums['all'][1]
+    assert last['val_loss'] == pytest.approx(loss, rel=1e-5)
+    assert scores[50] == scores[80]
+
+
+def test_stale_byte_files_stop_the_run_before_it_writes(runs, tmp_path):
+    """A meta.pkl without 'sources' over a multi-source document index (an older prepare.py rewrote
+    meta.pkl over leftover files): one line at setup, exit 2, no run log, no checkpoint."""
+    import pickle
+    import shutil
+    data = str(tmp_path / 'stale')
+    shutil.copytree(runs['bytes'][0], data)
+    meta = load_meta(data)
+    del meta['sources']
+    with open(os.path.join(data, 'meta.pkl'), 'wb') as f:
+        pickle.dump(meta, f)
+    out = str(tmp_path / 'out')
+    proc = helpers.train(helpers.train_args(data, out, max_iters=4, eval_interval=2) + ['--vocab_size=None'],
+                         check=False)
+    assert proc.returncode == 2 and 'prepare.py again' in proc.stderr.strip().splitlines()[-1]
+    assert 'Traceback' not in proc.stderr and not os.path.exists(out)
