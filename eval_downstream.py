@@ -2,16 +2,16 @@
 Downstream benchmarks of a checkpoint with lm-evaluation-harness, and its bits per byte, in one JSON.
 
 The benchmarks run on the checkpoint's Hugging Face export; bits per byte are of the validation
-documents, each scored whole (eval_bpb.py). The JSON is written beside the run log.
+documents, each scored whole (bpb.py, as eval_bpb.py scores them). The JSON is written beside the run log.
 
     pip install "lm_eval[hf]"
     python eval_downstream.py --out_dir=out-llama-1.36b
     python eval_downstream.py --out_dir=out-gpt2-1.36b --tasks=hellaswag,piqa --limit=500
     python eval_downstream.py --out_dir=out-llama-1.36b --tasks=my_task --include_path=my_tasks/ --hf_dir=hf-llama
 
-What it does, in order: exports out_dir's checkpoint with export_hf.py (the same weights, logits
-checked against ours, and the dataset's tokenizer) into a temporary folder (or hf_dir), scores the
-validation documents as eval_bpb.py does (bits_per_byte; eval_bpb.py's docstring defines it), then
+What it does, in order: exports out_dir's checkpoint as export_hf.py does (hf_format.py: the same
+weights, logits checked against ours, and the dataset's tokenizer) into a temporary folder (or hf_dir),
+scores the validation documents as eval_bpb.py does (bpb.bits_per_byte; bpb.py defines the number), then
 runs lm_eval.simple_evaluate with model 'hf' on that folder. The default tasks suit ~1B models trained
 on a few billion tokens (TRAINING_GUIDE.md, section 11): all zero-shot, scored by log-likelihood, no
 generation. lm_eval fetches their data from the Hugging Face hub; a task defined by a YAML file over
@@ -90,17 +90,21 @@ def main(argv):
     c = Configurator(DEFAULTS).parse(argv)
     if importlib.util.find_spec('lm_eval') is None or importlib.util.find_spec('accelerate') is None:
         raise UserError(MISSING)
-    from checkpoint import load_checkpoint, model_from_checkpoint
-    from eval_bpb import bits_per_byte, load_dataset_files, write_json
-    from export_hf import check_out_dir, hf_arch, save_hf, tokenizer_of
-    from loader import resolve_dataset
-    from sample import inference_device
+    from bpb import bits_per_byte, check_options, dataset_files, write_json
+    from checkpoint import inference_device, load_checkpoint, model_from_checkpoint
+    from hf_format import check_out_dir, hf_arch, save_hf
+    from loader import check_vocabulary, resolve_dataset
+    from tokenizer import tokenizer_of
 
     tasks = [name.strip() for name in c['tasks'].split(',') if name.strip()]
     if not tasks:
         raise UserError("tasks is empty: name lm_eval tasks, comma-separated (e.g. --tasks=hellaswag,piqa)")
     if c['include_path'] and not os.path.exists(c['include_path']):
         raise UserError(f"include_path {c['include_path']} does not exist: name a folder of lm_eval task YAML files")
+    check_options('val', c['max_docs'])
+    for key, least in (('num_fewshot', 0), ('limit', 0), ('batch_size', 1)):
+        if c[key] < least:
+            raise UserError(f"{key} must be >= {least}, got {c[key]}")
     if c['hf_dir']:
         check_out_dir(c['hf_dir'], key='--hf_dir')
     device, autocast = inference_device(c['device'], c['dtype'])
@@ -108,25 +112,25 @@ def main(argv):
     ckpt_path = os.path.join(c['out_dir'], c['ckpt'])
     ckpt = load_checkpoint(ckpt_path)
     data_dir = resolve_dataset(c['dataset'] or ckpt['config']['dataset'])
-    load_dataset_files(data_dir, 'val')  # a dataset without the byte files fails before any work
+    meta = dataset_files(data_dir, 'val')[0]  # a dataset without the byte files fails before any work
+    check_vocabulary(data_dir, meta['vocab_size'], ckpt['model_args']['vocab_size'], ckpt['config']['dataset'])
     task_manager = task_manager_for(tasks, c['include_path'])
     model = model_from_checkpoint(ckpt)
     try:
         hf_arch(model.config)
     except ValueError as e:
         raise UserError(f"{ckpt_path}: {e}") from None
-    tokenizer_found = tokenizer_of(ckpt)
-    spec, tokenizer, problem = tokenizer_found
-    if tokenizer is None or spec['kind'] == 'bytes':
-        raise UserError(f"lm_eval needs the checkpoint's tokenizer as Hugging Face files, and "
-                        f"{problem or 'raw UTF-8 bytes have none'}: evaluate a model trained on a tokenized dataset")
+    spec, tokenizer = tokenizer_of(ckpt, c['dataset'])
+    if spec['kind'] == 'bytes':
+        raise UserError("lm_eval needs the checkpoint's tokenizer as Hugging Face files, and raw UTF-8 bytes have "
+                        "none: evaluate a model trained on a tokenized dataset")
     iter_num = ckpt['iter_num']
     del ckpt
 
     t0 = time.time()
     hf_dir = c['hf_dir'] or tempfile.mkdtemp(prefix='eval_downstream-')
     try:
-        save_hf(model, tokenizer_found, hf_dir, weights_dtype, ckpt_path)
+        save_hf(model, (spec, tokenizer, None), hf_dir, weights_dtype, ckpt_path)
         model.to(device).eval()
         bpb = dict(iter_num=iter_num, **bits_per_byte(model, data_dir, 'val', c['max_docs'], c['seed'], device,
                                                         autocast))

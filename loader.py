@@ -77,7 +77,7 @@ def check_vocabulary(data_dir, dataset_vocab, model_vocab, checkpoint_dataset=No
     for GPT-2; the padding ids never occur in the data). UserError otherwise, saying what to change:
     checkpoint_dataset None = a new model, whose vocab_size can be set; else the model is a
     checkpoint's (resume, evaluation, sampling), its vocabulary fixed, and checkpoint_dataset is the
-    dataset its run trained on (its config's), the one to use."""
+    dataset its run trained on (its config's), the one to use ('' where the checkpoint names none)."""
     if dataset_vocab <= model_vocab:
         return
     what = f"dataset '{data_dir}' has token ids up to {dataset_vocab - 1}"
@@ -85,6 +85,8 @@ def check_vocabulary(data_dir, dataset_vocab, model_vocab, checkpoint_dataset=No
         raise UserError(f"{what} but the model's vocab_size is {model_vocab}: set vocab_size >= {dataset_vocab} "
                         f"(or leave it unset to take the dataset's)")
     fixed = f"{what} but the checkpoint's model has a vocabulary of {model_vocab}, which the checkpoint fixes"
+    if not checkpoint_dataset:
+        raise UserError(f"{fixed}: use a dataset of the run's tokenizer (--dataset=FOLDER)")
     try:
         own = os.path.realpath(resolve_dataset(checkpoint_dataset)) == os.path.realpath(data_dir)
     except UserError:

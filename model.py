@@ -322,12 +322,15 @@ class Transformer(nn.Module):
                 {'params': no_decay, 'weight_decay': 0.0}]
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None):
-        """Sample max_new_tokens tokens after idx (B, T). temperature 0 means greedy."""
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, vocab_limit=None):
+        """Sample max_new_tokens tokens after idx (B, T). temperature 0 means greedy. vocab_limit: the
+        tokenizer's vocabulary; ids from it up (a vocabulary padded past the tokenizer's) are never drawn."""
         for _ in range(max_new_tokens):
             idx_cond = idx[:, -self.config.block_size:]
             logits, _ = self(idx_cond)
             logits = logits[:, -1, :].float()
+            if vocab_limit is not None:
+                logits[:, vocab_limit:] = -float('inf')
             if temperature == 0:
                 next_id = logits.argmax(dim=-1, keepdim=True)
             else:

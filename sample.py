@@ -10,8 +10,10 @@ import os
 
 import torch
 
-from checkpoint import load_checkpoint, model_from_checkpoint
+from checkpoint import inference_device, load_checkpoint, model_from_checkpoint
 from configurator import Configurator, UserError, run_cli
+from loader import check_vocabulary
+from tokenizer import tokenizer_of
 
 DEFAULTS = dict(
     out_dir='out',             # the run whose ckpt.pt to sample from
@@ -27,39 +29,19 @@ DEFAULTS = dict(
 )
 
 
-def load_tokenizer_for(ckpt, dataset_override):
-    """The tokenizer named by the checkpoint (or its dataset's meta.pkl)."""
-    from dataprep import load_tokenizer
-    spec = ckpt.get('tokenizer')
-    if dataset_override or spec is None:
-        from loader import load_meta, resolve_dataset
-        dataset = dataset_override or ckpt['config'].get('dataset')
-        spec = load_meta(resolve_dataset(dataset))['tokenizer']
-    try:
-        return load_tokenizer(spec)
-    except UserError:
-        raise
-    except Exception as e:
-        raise UserError(f"cannot load the tokenizer {spec} ({type(e).__name__}: {e}); "
-                        f"pass --dataset=FOLDER whose meta.pkl names a tokenizer available here") from None
-
-
-def inference_device(name, dtype):
-    """(device, autocast context) of a script that runs a checkpoint: 'auto' = cuda if available;
-    autocast in dtype on GPU, float32 on CPU."""
-    device = name if name != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu")
-    if device.startswith('cuda') and dtype != 'float32':
-        return device, torch.autocast('cuda', dtype=getattr(torch, dtype))
-    return device, torch.autocast('cpu', enabled=False)
-
-
 def main(argv):
     c = Configurator(DEFAULTS).parse(argv)
     device, autocast = inference_device(c['device'], c['dtype'])
+    for key in ('num_samples', 'max_new_tokens', 'top_k'):
+        if c[key] < 0:
+            raise UserError(f"{key} must be >= 0, got {c[key]}")
+    if c['temperature'] < 0:
+        raise UserError(f"temperature must be >= 0 (0 = greedy), got {c['temperature']}")
     ckpt = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
-    tokenizer = load_tokenizer_for(ckpt, c['dataset'])
+    _, tokenizer = tokenizer_of(ckpt, c['dataset'])
+    # the model may pad its vocabulary past the tokenizer's: never sample a padding id (generate's vocab_limit)
+    run_dataset = ckpt['config'].get('dataset') or ''
+    check_vocabulary(c['dataset'] or run_dataset, tokenizer.vocab_size, ckpt['model_args']['vocab_size'], run_dataset)
     model = model_from_checkpoint(ckpt).to(device).eval()
     del ckpt
 
@@ -81,7 +63,8 @@ def main(argv):
     torch.manual_seed(c['seed'])
     with torch.no_grad(), autocast:
         for _ in range(c['num_samples']):
-            y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None)
+            y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
+                               vocab_limit=tokenizer.vocab_size)
             new = y[0, len(prefix):].tolist()
             print(tokenizer.decode(new))
             print('---------------')

@@ -18,7 +18,7 @@ def pytest_ignore_collect(collection_path, config):
 SLOW_FILES = {'test_distributed.py', 'test_reliability.py', 'test_docs.py', 'test_checkpoint_state.py',
               'test_run_messages.py', 'test_train.py', 'test_bench.py', 'test_imports_script.py',
               'test_save_memory.py', 'test_eval_bpb.py',
-              'test_eval_downstream.py'}
+              'test_eval_downstream.py', 'test_sample.py'}
 
 
 def pytest_configure(config):

@@ -7,6 +7,7 @@ source documents; both score the same text (the same byte total).
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 import helpers
 from helpers import REPO
+from loader import load_meta
 
 stand_in = helpers.stand_in_tokenizers()
 
@@ -101,7 +103,7 @@ def test_bits_per_byte_matches_a_direct_computation(kind, runs):
 def test_long_documents_are_scored_in_overlapping_windows():
     """A document longer than block_size: the first block_size targets as one forward pass, later
     targets with at least half a block of context; a short one: exactly one forward pass."""
-    from eval_bpb import document_nll
+    from bpb import document_nll
     from test_model import tiny_model
     torch.manual_seed(0)
     model = tiny_model('llama').eval()
@@ -120,13 +122,124 @@ def test_long_documents_are_scored_in_overlapping_windows():
 
 
 def test_a_dataset_without_the_byte_files_is_a_clear_error(runs, tmp_path):
+    """meta.pkl names byte files that are gone; a dataset prepared before byte accounting names none."""
     data, out = runs['bytes']
-    bare = tmp_path / 'bare'
-    bare.mkdir()
-    for name in ('train.bin', 'val.bin', 'meta.pkl'):
-        os.link(os.path.join(data, name), bare / name)
-    proc = helpers.run('eval_bpb.py', [f'--out_dir={out}', '--device=cpu', f'--dataset={bare}'])
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        f"error: {bare} lacks val.docs.npy, token_bytes.npy: prepare the dataset again with its prepare.py "
-        f"(bits per byte needs the document index and token byte counts)"]
+    bare, old = tmp_path / 'bare', tmp_path / 'old'
+    for folder in (bare, old):
+        folder.mkdir()
+        for name in ('train.bin', 'val.bin'):
+            os.link(os.path.join(data, name), folder / name)
+    os.link(os.path.join(data, 'meta.pkl'), bare / 'meta.pkl')
+    meta = {k: v for k, v in load_meta(data).items() if k not in ('token_bytes', 'docs')}
+    with open(old / 'meta.pkl', 'wb') as f:
+        pickle.dump(meta, f)
+    expected = {bare: f"error: {bare}/token_bytes.npy, which {bare}/meta.pkl names, is missing or unreadable",
+                old: f"error: {old}/meta.pkl names no token byte table or no val document index: prepare the "
+                     f"dataset again with its prepare.py (bits per byte needs the document index and token byte "
+                     f"counts)"}
+    for folder, line in expected.items():
+        proc = helpers.run('eval_bpb.py', [f'--out_dir={out}', '--device=cpu', f'--dataset={folder}'])
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(line), proc.stderr
+
+
+@pytest.fixture(scope='module')
+def padded(runs, tmp_path_factory):
+    """(dataset, out_dir) of a model whose vocabulary (320) is padded past its byte dataset's (257),
+    as GPT-2's 50257 is padded to 50304."""
+    data, _ = runs['bytes']
+    out = str(tmp_path_factory.mktemp('padded') / 'out')
+    helpers.train(helpers.train_args(data, out, max_iters=15) + ['--vocab_size=320'])
+    assert helpers.load(out)['model_args']['vocab_size'] == 320
+    return data, out
+
+
+def test_a_model_with_a_padded_vocabulary_is_scored(padded):
+    data, out = padded
+    helpers.run('eval_bpb.py', [f'--out_dir={out}', '--device=cpu'], check=True)
+    result = json.load(open(os.path.join(out, 'bpb_val_iter15.json')))
+    want = direct_bpb(data, out)
+    assert result['overall']['bpb'] == pytest.approx(want['all'], rel=1e-5)
+    for source in SOURCES:
+        assert result['per_source'][source]['bpb'] == pytest.approx(want[source], rel=1e-5)
+    assert result['overall']['bytes'] == sum(len(t.encode('utf-8')) for t, _ in VAL)
+
+
+def test_the_vocabulary_rule(runs, tmp_path):
+    """loader.check_vocabulary: a model's vocabulary may be padded past the dataset's, never smaller;
+    the message says what to change: vocab_size for a new model, the dataset for a checkpoint's."""
+    from configurator import UserError
+    from loader import check_vocabulary
+    data, _ = runs['bytes']
+    for model_vocab in (257, 320):
+        check_vocabulary(data, 257, model_vocab)
+        check_vocabulary(data, 257, model_vocab, checkpoint_dataset='python_stdlib')
+    with pytest.raises(UserError) as new:
+        check_vocabulary(data, 300, 257)
+    assert str(new.value) == (f"dataset '{data}' has token ids up to 299 but the model's vocab_size is 257: set "
+                              f"vocab_size >= 300 (or leave it unset to take the dataset's)")
+    with pytest.raises(UserError) as resumed:
+        check_vocabulary(data, 300, 257, checkpoint_dataset=runs['tiktoken'][0])
+    message = str(resumed.value)
+    assert 'vocab_size' not in message  # a checkpoint's vocabulary is fixed: no setting can change it
+    assert message == (f"dataset '{data}' has token ids up to 299 but the checkpoint's model has a vocabulary of "
+                       f"257, which the checkpoint fixes: use a dataset of the run's tokenizer, such as its own "
+                       f"(--dataset={runs['tiktoken'][0]})")
+    with pytest.raises(UserError, match=r"which the checkpoint fixes: the dataset was prepared again with another "
+                                        r"tokenizer since the run trained on it; prepare it again with the run's"):
+        check_vocabulary(data, 300, 257, checkpoint_dataset=data)
+
+
+def test_a_checkpoint_on_a_dataset_of_a_larger_vocabulary_is_refused(runs):
+    """The bytes model (257) scored on the tiktoken dataset (a larger vocabulary): one line, naming the run's own."""
+    bytes_data, out = runs['bytes']
+    tiktoken_data, _ = runs['tiktoken']
+    proc = helpers.run('eval_bpb.py', [f'--out_dir={out}', '--device=cpu', f'--dataset={tiktoken_data}'])
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "but the checkpoint's model has a vocabulary of 257" in lines[0], proc.stderr
+    assert lines[0].endswith(f"(--dataset={bytes_data})")
+
+
+@pytest.mark.parametrize('option, message', [
+    ('--max_docs=-1', "max_docs is a number of documents (0 = all of them), got -1"),
+    ('--split=test', "split must be one of 'train', 'val', got 'test'"),
+    ('--dtype=float8', "dtype must be 'float32', 'bfloat16' or 'float16', got 'float8'"),
+])
+def test_bad_options_are_one_line_errors(runs, option, message):
+    import eval_bpb
+    from configurator import UserError
+    _, out = runs['bytes']
+    before = helpers.snapshot(out)
+    with pytest.raises(UserError) as error:
+        eval_bpb.main([f'--out_dir={out}', '--device=cpu', option])
+    assert str(error.value) == message
+    assert helpers.snapshot(out) == before
+
+
+def test_the_sums_of_bits_per_byte():
+    """bpb.accumulate / summary, train.py's evaluation's: per source, nats and bytes of the targets of
+    more than 0 bytes; bpb = nats / (ln 2 x bytes)."""
+    import bpb
+    generator = torch.Generator().manual_seed(0)
+    names = ['a', 'b', 'c']
+    nll = torch.rand(4, 16, generator=generator, dtype=torch.float64) * 5
+    nbytes = torch.randint(0, 4, (4, 16), generator=generator)  # a quarter of the targets have 0 bytes
+    source = torch.randint(0, 2, (4, 16), generator=generator)  # source 'c' has none
+    sums = bpb.zeros(len(names))
+    for row in range(4):  # batch by batch, as an evaluation adds them
+        bpb.accumulate(sums, nll[row], nbytes[row], source[row])
+    want = {}
+    for n, b, s in zip(nll.flatten().tolist(), nbytes.flatten().tolist(), source.flatten().tolist()):
+        if b:
+            for key in ('all', names[s]):
+                w = want.setdefault(key, [0.0, 0, 0])
+                w[0], w[1], w[2] = w[0] + n, w[1] + b, w[2] + 1
+    assert sums[:2].flatten().tolist() == pytest.approx(want['a'] + want['b']) and sums[2].tolist() == [0, 0, 0]
+    fields = bpb.summary(sums, names)
+    assert fields['val_bpb'] == pytest.approx(want['all'][0] / (math.log(2) * want['all'][1]))
+    assert fields['val_bytes'] == want['all'][1] == int((nbytes * (nbytes > 0)).sum())
+    assert fields['val_bpb_sources'] == pytest.approx({k: want[k][0] / (math.log(2) * want[k][1]) for k in 'ab'})
+    assert bpb.summary(bpb.zeros(1), ['all']) == {'val_bpb': None, 'val_bytes': 0, 'val_bpb_sources': None}
+    assert bpb.entry(sums.sum(0).tolist(), 5)['tokens'] == want['all'][2] == int((nbytes > 0).sum())

@@ -1,7 +1,8 @@
 """
 eval_downstream.py: a checkpoint of either architecture, trained here on a dataset with a tokenizer
 built here (LLaMA with a Llama-2-style one, GPT-2 with a GPT-2-style tiktoken one), evaluated by
-lm_eval on two tasks defined over local data files (a two-choice task and a last-word task), offline.
+lm_eval on two tasks defined over local data files (a two-choice task and a last-word task), offline;
+and a GPT-2 whose vocabulary is padded past its tokenizer's.
 The accuracies and the perplexity equal a direct computation from our model's log-likelihoods, and
 bits_per_byte equals eval_bpb.py's; user mistakes are one-line errors that write nothing.
 """
@@ -135,6 +136,10 @@ def setup(tmp_path_factory):
                 os.link(os.path.join(outs[arch], 'ckpt.pt'), alone / 'ckpt.pt')
                 before = helpers.snapshot(str(alone))
                 unknown = (start(root, error_args(root, tasks, str(alone), 'unknown task')), str(alone), before)
+        # GPT-2's vocabulary padded past its tokenizer's (50257 -> 50304 in the 1.36B config): 512 past ~400
+        outs['gpt2-padded'] = str(root / 'out-gpt2-padded')
+        helpers.train(helpers.train_args(str(root / 'data-gpt2'), outs['gpt2-padded'], arch='gpt2', max_iters=12)
+                      + ['--vocab_size=512'])
         yield root, tasks, outs, unknown
     finally:
         if unknown is not None and unknown[0].poll() is None:
@@ -181,7 +186,7 @@ def direct_scores(out_dir, hf_dir):
                 word_acc=sum(greedy for _, greedy in words) / len(words))
 
 
-@pytest.mark.parametrize('arch', ['llama', 'gpt2'])
+@pytest.mark.parametrize('arch', ['llama', 'gpt2', 'gpt2-padded'])
 def test_scores_equal_a_direct_computation(arch, setup):
     root, tasks, outs, _ = setup
     out, hf_dir = outs[arch], root / f'hf-{arch}'
@@ -209,6 +214,10 @@ def test_scores_equal_a_direct_computation(arch, setup):
     bpb = json.load(open(os.path.join(out, 'bpb_val_iter12.json')))
     assert result['bits_per_byte'] == pytest.approx(bpb['overall']['bpb'], rel=1e-9)
     assert result['bpb']['overall']['documents'] == len(VAL)
+    if arch == 'gpt2-padded':
+        from transformers import AutoConfig, AutoTokenizer
+        tokenizer_vocab = len(AutoTokenizer.from_pretrained(str(hf_dir)))
+        assert AutoConfig.from_pretrained(str(hf_dir)).vocab_size == 512 > tokenizer_vocab
     assert f"tiny_choice: acc {choice['acc']:.4f}" in proc.stdout
 
 

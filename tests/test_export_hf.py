@@ -78,7 +78,7 @@ def test_cli_exports_loadable_folder(tmp_path):
 
 def test_tiktoken_tokenizer_is_converted(tmp_path, capsys):
     """A GPT-2-style tokenizer from a local ranks file (how prepare.py records one offline)."""
-    from dataprep import load_tokenizer
+    from tokenizer import load_tokenizer
     from transformers import AutoConfig, AutoTokenizer
     spec = {'kind': 'tiktoken', 'name': tiny_ranks_file(tmp_path / 'tiny.tiktoken')}
     encoding = load_tokenizer(spec).encoding

@@ -138,7 +138,7 @@ def test_help_does_nothing_else(script, argv, helps, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError('--help went on to do work')
     for module, name in ((train, 'setup'), (train, 'open_trackers'), (sample, 'load_checkpoint'),
-                         (sample, 'load_tokenizer_for'), (bench, 'run'), (bench, 'sweep')):
+                         (sample, 'tokenizer_of'), (bench, 'run'), (bench, 'sweep')):
         monkeypatch.setattr(module, name, forbidden)
     monkeypatch.chdir(REPO)  # the config files named relative to the repository, as a user types them
     main = {'train.py': train.main, 'sample.py': sample.main, 'bench.py': bench.main}[script]
