@@ -69,13 +69,43 @@ def gpt2_style_ranks(texts, vocab_size, path):
     return path
 
 
-def stdlib_texts():
-    """The documents of data/python_stdlib (this Python's standard library sources)."""
+def stdlib_source(labelled=False):
+    """The Source of data/python_stdlib (this Python's standard library sources); labelled: each
+    document labelled 'library' or 'tests'."""
     spec = importlib.util.spec_from_file_location('python_stdlib_prepare', os.path.join(HERE, 'python_stdlib', 'prepare.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    args = argparse.Namespace(max_docs=None)
-    return [text for _, text in module.stdlib_source(args).documents]
+    return module.stdlib_source(argparse.Namespace(max_docs=None), labelled=labelled)
+
+
+def stdlib_texts():
+    """The documents of data/python_stdlib, as text."""
+    return [document[1] for document in stdlib_source().documents]
+
+
+def stdlib_recipe(kind, out_dir):
+    """The Recipe of data/stdlib_llama (kind 'llama') or data/stdlib_gpt2 (kind 'gpt2'): the documents
+    of data/python_stdlib in two sources, 'library' and 'tests', tokenized by a stand-in of the real
+    tokenizer (LLaMA-2-style, 32,000 ids, with BOS; GPT-2-style, 50,257 ids) trained on the training
+    documents alone the first time, and kept in out_dir (tokenizer/ or gpt2_style.tiktoken)."""
+    import dataprep
+    path = os.path.join(out_dir, 'tokenizer' if kind == 'llama' else 'gpt2_style.tiktoken')
+
+    def source(args):
+        made = stdlib_source(labelled=True)
+        if not os.path.exists(path):
+            train = [text for split, text, _ in made.documents if split == 'train']
+            print(f"training the {kind} stand-in tokenizer on {len(train):,} training documents -> {path}")
+            if kind == 'llama':
+                llama_style(train, 32000, path)
+            else:
+                gpt2_style_ranks(train, 50257, path)
+        return made
+
+    return dataprep.Recipe(
+        title=f"Python standard library sources (library and tests), {kind} stand-in tokenizer",
+        tokenizer={'kind': 'hf', 'name': path} if kind == 'llama' else {'kind': 'tiktoken', 'name': path},
+        bos=kind == 'llama', default_source=source, out_dir=out_dir)
 
 
 if __name__ == '__main__':

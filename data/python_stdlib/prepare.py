@@ -36,7 +36,9 @@ def stdlib_files(root):
     return chosen
 
 
-def stdlib_source(args):
+def stdlib_source(args, labelled=False):
+    """The documents, (split, text) each; labelled: (split, text, 'library' or 'tests') each, two
+    sources (data/stdlib_llama and data/stdlib_gpt2 report bits per byte for each)."""
     root = sysconfig.get_paths()['stdlib']
     paths = stdlib_files(root)[:args.max_docs]
     # read up front (at most MAX_BYTES), so that the progress bar's total counts only the documents kept
@@ -48,13 +50,15 @@ def stdlib_source(args):
             text = data.decode('utf-8')
         except UnicodeDecodeError:  # a few test files are in other encodings on purpose
             continue
-        documents.append((('val' if index % VAL_EVERY == VAL_EVERY - 1 else 'train'), text))
+        split = 'val' if index % VAL_EVERY == VAL_EVERY - 1 else 'train'
+        label = 'tests' if TEST_DIRS & set(path.split(os.sep)) else 'library'
+        documents.append((split, text, label) if labelled else (split, text))
 
     return dataprep.Source(description=f'Python {sys.version.split()[0]} standard library ({root})',
                            split_names={'train': '.py files but every 20th (library, then tests, by path)',
                                         'val': 'every 20th .py file (library, then tests, by path)'},
                            documents=documents, total=len(documents),
-                           default_label='python_stdlib')  # one source: meta['sources'] == ['python_stdlib']
+                           default_label=None if labelled else 'python_stdlib')  # unlabelled: one source
 
 
 RECIPE = dataprep.Recipe(
