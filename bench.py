@@ -91,6 +91,20 @@ def synchronize(c):
         torch.cuda.synchronize()
 
 
+def check_bench_out(path):
+    """bench_out must be a file that can be appended to, in a folder that exists: checked before any
+    work, so that a finished benchmark never loses its results to a wrong path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError(f"bench_out={path!r} is a folder: name a file in it, e.g. --bench_out={os.path.join(path, 'bench.jsonl')}")
+    if not os.path.isdir(folder):
+        raise UserError(f"bench_out={path!r}: the folder {folder} does not exist: create it (mkdir -p {folder}) or "
+                        f"choose another --bench_out")
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise UserError(f"bench_out={path!r} cannot be written ({'the file' if os.path.exists(path) else 'the folder'} "
+                        f"is not writable): choose another --bench_out")
+
+
 def dataset_vocab_size(c):
     """The vocabulary of the config's dataset (its meta.pkl), for a config that leaves vocab_size unset."""
     try:
@@ -476,6 +490,7 @@ def main(argv):
         raise UserError(f"bench_baseline must be '' (this project's model), 'hf' (Hugging Face's at the same "
                         f"shape), 'all' (both, and their ratio) or 'bf16' (with fp8=True: fp8, then bf16), "
                         f"got {c.bench_baseline!r}")
+    check_bench_out(c.bench_out)
     if c.bench_sweep:
         return 0 if sweep(c) else 1
     if c.vocab_size is None:

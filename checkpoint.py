@@ -1,30 +1,52 @@
 """
-The resume contract: what ckpt.pt holds, how a training run's state leaves each layout (one
+The resume contract: what a checkpoint holds, how a training run's state leaves each layout (one
 process, DDP, ZeRO-1, FSDP2) and how it re-enters any other, written atomically, read with clear
-errors. train.py saves and resumes through this file; sample.py, export_hf.py and bench.py read
-checkpoints through it; nothing else knows the format.
+errors. train.py saves and resumes through this file; sample.py, export_hf.py, eval_bpb.py and
+eval_downstream.py read checkpoints through it; nothing else knows the format. This docstring is its
+one description.
 
-Contents (CHECKPOINT_VERSION 1; one file that torch.load opens on CPU):
+The files in out_dir:
+    ckpt.pt        with always_save_checkpoint=True (the default): the run's latest state, written at
+                   every evaluation, at the end and on SIGTERM/SIGINT. With always_save_checkpoint=False:
+                   the best state, written only at an evaluation that lowers the validation loss (and
+                   at the end when its evaluation does), so its weights are the ones best_val_loss was
+                   measured on. sample.py, export_hf.py and eval_bpb.py read this file.
+    ckpt_last.pt   only with always_save_checkpoint=False: the latest state when it is not the best
+                   (written at the end and on SIGTERM/SIGINT), so that the run can go on without the
+                   best being replaced. Removed when ckpt.pt is written with the latest state again.
+    init_from='resume' takes the latest of the two: ckpt_last.pt when it exists and is at a later
+    iteration than ckpt.pt (or at the same one and newer), otherwise ckpt.pt (latest_checkpoint()).
+
+Contents (CHECKPOINT_VERSION 1; a dict that load_checkpoint() reads on CPU, or torch.load with
+weights_only=True inside torch.serialization.safe_globals(safe_globals())):
     version        CHECKPOINT_VERSION
     model          plain state dict of the Transformer (no compile or DDP/FSDP prefixes), fp32, on CPU;
                    a tied matrix is stored once, under both of its names
     model_args     ModelConfig fields, resolved (ModelConfig(**model_args) rebuilds the model)
     optimizer      AdamW state dict, full (ZeRO-1 consolidated, FSDP2 gathered), keyed like a
-                   single-process torch.optim.AdamW over model.param_groups(), on CPU
-    scaler         GradScaler state (float16 training; absent or {} otherwise)
-    iter_num       the number of optimizer steps taken
-    tokens         the tokens trained on so far (absent before: iter_num x the config's tokens per iteration)
-    best_val_loss  the best validation loss seen so far
+                   single-process torch.optim.AdamW over model.param_groups(), on CPU; on resume the
+                   run's configured settings (weight_decay, betas, eps, fused) apply, not these
+    scaler         GradScaler state (float16 training; {} otherwise)
+    iter_num       the number of optimizer steps taken (skipped steps included)
+    tokens         the tokens of the optimizer steps taken (right across a resume that changes the batch)
+    windows        the training windows (batch rows) read so far, skipped steps included: where the
+                   data order goes on after a resume, also one that changes the batch
+    best_val_loss  the best validation loss seen so far (in ckpt_last.pt too: it is ckpt.pt's)
     last_eval_iter the iteration of the last evaluation (a run stopped on an evaluation iteration before
                    evaluating has it below iter_num: the resumed run evaluates first)
-    config         the effective training configuration
+    config         the effective training configuration (a resume refuses a model key, seed, data_order
+                   or dataset set to another value than this)
     rng            rank 0's RNG states (torch CPU, its CUDA device, numpy, python)
     rng_ranks      every rank's RNG states, in rank order (a resume on as many ranks takes its own back)
     run_log        the run log's file name inside out_dir, so a resumed run appends to it
     tokenizer      the dataset's tokenizer spec from meta.pkl ({'kind', 'name'}), for sample.py and export_hf.py
 
-The data loader needs no state: which tokens a batch holds is a pure function of (seed, split,
-iteration, micro-step) (loader.py), so iter_num is the loader's position.
+Older checkpoints lack some of these fields; what they stand for is worked out here alone
+(windows_read, tokens_trained, best_val_loss, last_eval_iter, tokenizer_spec), never by the callers.
+
+The data loader needs no state of its own: which tokens a batch holds is a pure function of the
+seed, the data order, the micro-step and the position (loader.py: with data_order='epoch' the windows
+read before the iteration, with 'random' the iteration), so windows and iter_num are where it goes on.
 
 Gathering never changes the training state: every tensor of the checkpoint is a fresh CPU copy,
 and nothing is written into what model.state_dict() or optimizer.state_dict() hand back (those
@@ -33,7 +55,9 @@ hold the live tensors).
 
 import copy
 import os
+import pickle
 import random
+import re
 
 import numpy as np
 import torch
@@ -42,6 +66,24 @@ from configurator import UserError
 
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ('version', 'model', 'model_args', 'iter_num', 'config')
+BEST_NAME, LAST_NAME = 'ckpt.pt', 'ckpt_last.pt'  # in out_dir (the docstring says which holds what)
+
+
+def safe_globals():
+    """What a checkpoint holds beyond tensors and plain Python values (dict, list, tuple, str, int,
+    float, bool, None), for torch.load(weights_only=True): numpy's RNG state, a tuple with a uint32
+    ndarray (ndarray, its reconstruction function, its dtype). Nothing else is loaded: a file that
+    would build any other object (and could run code doing so) is refused before it does."""
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    allowed = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), _reconstruct]
+    if tuple(int(x) for x in torch.__version__.split('.')[:2]) >= (2, 6):  # names given explicitly
+        # the function under both of its module paths: a file written under numpy 1 names numpy.core
+        allowed += [(_reconstruct, 'numpy.core.multiarray._reconstruct'),
+                    (_reconstruct, 'numpy._core.multiarray._reconstruct')]
+    return allowed
 
 
 # -----------------------------------------------------------------------------
@@ -278,8 +320,18 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise UserError(f"no checkpoint at {path}: train with init_from='scratch' first, or point out_dir at a run")
     try:
-        # memory-mapped: the ranks of one machine share the page cache instead of a copy each
-        ckpt = torch.load(path, map_location='cpu', weights_only=False, mmap=True)
+        # memory-mapped: the ranks of one machine share the page cache instead of a copy each;
+        # weights only: tensors, plain values and safe_globals(), so that loading a file runs no code of it
+        with torch.serialization.safe_globals(safe_globals()):
+            ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r'GLOBAL (\S+) was not an allowed global|but got (<[^>]*>)', str(e))
+        if found is None:
+            raise UserError(f"{path} is truncated or not a checkpoint ({type(e).__name__}); "
+                            f"restore it from a copy or start again with init_from='scratch'") from None
+        raise UserError(f"{path} is not a checkpoint of this project: it holds a Python object no checkpoint "
+                        f"holds ({found.group(1) or found.group(2)}); it was not loaded, since loading it "
+                        f"could run code from the file") from None
     except Exception as e:
         raise UserError(f"{path} is truncated or not a checkpoint ({type(e).__name__}); "
                         f"restore it from a copy or start again with init_from='scratch'") from None
@@ -290,6 +342,75 @@ def load_checkpoint(path):
         raise UserError(f"{path} has checkpoint version {ckpt['version']}, this code reads version "
                         f"{CHECKPOINT_VERSION}")
     return ckpt
+
+
+def checkpoint_paths(out_dir):
+    """(ckpt.pt, ckpt_last.pt) of out_dir."""
+    return os.path.join(out_dir, BEST_NAME), os.path.join(out_dir, LAST_NAME)
+
+
+def load_latest(out_dir):
+    """(path, checkpoint) of what init_from='resume' takes: ckpt_last.pt when it exists and is at a
+    later iteration than ckpt.pt (or at the same one and written later), else ckpt.pt. Both files are
+    memory-mapped, so reading the second costs little more than its small fields."""
+    best, last = checkpoint_paths(out_dir)
+    if not os.path.isfile(last):
+        return best, load_checkpoint(best)
+    latest = load_checkpoint(last)
+    if not os.path.isfile(best):
+        return last, latest
+    other = load_checkpoint(best)
+    if (latest['iter_num'], os.path.getmtime(last)) > (other['iter_num'], os.path.getmtime(best)):
+        return last, latest
+    return best, other
+
+
+# -----------------------------------------------------------------------------
+# what the fields of an older checkpoint that lacks them stand for (the callers never work it out)
+
+def windows_read(ckpt):
+    """The training windows a checkpoint's run read (older checkpoints: iter_num x their windows per
+    iteration). Skipped steps read their windows too."""
+    if 'windows' in ckpt:
+        return ckpt['windows']
+    done = ckpt['config']
+    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size']
+
+
+def tokens_trained(ckpt):
+    """The tokens a checkpoint's run trained on (older checkpoints: iter_num x their tokens per iteration)."""
+    if 'tokens' in ckpt:
+        return ckpt['tokens']
+    done = ckpt['config']
+    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
+
+
+def best_val_loss(ckpt):
+    """The best validation loss of the checkpoint's run (infinity where it never evaluated)."""
+    value = ckpt.get('best_val_loss')
+    return float('inf') if value is None else value
+
+
+def last_eval_iter(ckpt):
+    """The iteration of the run's last evaluation (older checkpoints: their own iteration, so that a
+    resume from one evaluates nothing first)."""
+    return ckpt.get('last_eval_iter', ckpt['iter_num'])
+
+
+def tokenizer_spec(ckpt, dataset=None):
+    """The tokenizer spec {'kind', 'name'} of a checkpoint's model: the checkpoint's own, or (older
+    checkpoints, or dataset given) the one in the meta.pkl of dataset or of the checkpoint's dataset.
+    UserError, saying why, when there is none (tokenizer.tokenizer_of adds what to pass)."""
+    spec = None if dataset else ckpt.get('tokenizer')
+    if spec is None:
+        from loader import load_meta, resolve_dataset
+        dataset = dataset or (ckpt.get('config') or {}).get('dataset')
+        if not dataset:
+            raise UserError("the checkpoint names neither a tokenizer nor a dataset")
+        spec = load_meta(resolve_dataset(dataset)).get('tokenizer')
+        if not isinstance(spec, dict):
+            raise UserError(f"the meta.pkl of dataset '{dataset}' names no tokenizer (its prepare.py recorded none)")
+    return spec
 
 
 def model_from_checkpoint(ckpt):
@@ -305,3 +426,16 @@ def model_from_checkpoint(ckpt):
     model.reset_buffers()
     load_model_state(model, ckpt['model'], 'the checkpoint')
     return model
+
+
+def inference_device(name, dtype):
+    """(device, autocast context) of a script that runs a checkpoint: 'auto' = cuda if available;
+    autocast in dtype on GPU, float32 on CPU."""
+    if dtype not in ('float32', 'bfloat16', 'float16'):
+        raise UserError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {dtype!r}")
+    device = name if name != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu")
+    if device.startswith('cuda') and dtype != 'float32':
+        return device, torch.autocast('cuda', dtype=getattr(torch, dtype))
+    return device, torch.autocast('cpu', enabled=False)

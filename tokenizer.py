@@ -312,17 +312,12 @@ def tokenizer_of(ckpt, dataset='', remedy=DATASET_REMEDY):
     checkpoints). UserError, a line saying why and what to pass, where none can be had (no spec, a
     moved folder, an offline hub); remedy: what the line ends with (None: nothing, for a script
     without --dataset)."""
-    from loader import load_meta, resolve_dataset
+    from checkpoint import tokenizer_spec
     remedy = f": {remedy}" if remedy else ''
-    spec = None if dataset else ckpt.get('tokenizer')
-    if spec is None:
-        dataset = dataset or (ckpt.get('config') or {}).get('dataset')
-        if not dataset:
-            raise UserError(f"the checkpoint names neither a tokenizer nor a dataset{remedy}")
-        spec = load_meta(resolve_dataset(dataset)).get('tokenizer')
-        if not isinstance(spec, dict):
-            raise UserError(f"the meta.pkl of dataset '{dataset}' names no tokenizer (its prepare.py recorded "
-                            f"none){remedy}")
+    try:
+        spec = tokenizer_spec(ckpt, dataset or None)
+    except UserError as e:
+        raise UserError(f"{e}{remedy}") from None
     try:
         return spec, load_tokenizer(spec)
     except UserError:

@@ -18,7 +18,7 @@ import os
 import resource
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Optional
@@ -28,11 +28,13 @@ from typing import Optional
 os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')
 import torch  # noqa: E402  (after the allocator setting, which is read when CUDA starts)
 
-from checkpoint import (load_checkpoint, load_model_state, restore_training_state, resume_fields, save_checkpoint,
-                        training_state)
+import bpb
+from checkpoint import (best_val_loss, checkpoint_paths, last_eval_iter, load_latest, load_model_state,
+                        restore_training_state, resume_fields, save_checkpoint, tokens_trained, training_state,
+                        windows_read)
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
 from gpu_specs import peak_tflops as gpu_peak_tflops
-from loader import Batches, TokenBatches, load_meta, resolve_dataset
+from loader import Batches, TokenBatches, check_vocabulary, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
 
 # -----------------------------------------------------------------------------
@@ -44,8 +46,8 @@ log_interval = 1             # a log line every this many iterations
 eval_iters = 200             # batches per split in each evaluation, shared over the ranks
 eval_only = False            # load (init_from), evaluate train and val, print and log, write no checkpoint
 eval_at_start = False        # evaluate before the first step (as nanoGPT does at iteration 0)
-always_save_checkpoint = True  # save at every evaluation, not only when val loss improves
-init_from = 'scratch'        # 'scratch' | 'resume' (from out_dir/ckpt.pt)
+always_save_checkpoint = True  # save at every evaluation; False: ckpt.pt keeps the best, the latest state goes to ckpt_last.pt
+init_from = 'scratch'        # 'scratch' | 'resume' (from out_dir/ckpt.pt, or ckpt_last.pt where that is later)
 overwrite = False            # allow a scratch run to replace a run whose out_dir holds a checkpoint
 # logging
 wandb_log = False
@@ -220,6 +222,35 @@ def model_config(c, ckpt_args=None, dataset_vocab=None):
         raise UserError(str(e)) from None
 
 
+RUN_KEYS = ('seed', 'data_order', 'dataset')  # with the model's: what fixes the windows a run reads, and when
+
+
+def resume_settings(c, done):
+    """On resume, the keys that fix the run's data order, against the checkpoint's configuration
+    (done): one the user set must agree with it (with another seed, data order or dataset the rest of
+    a pass would read some windows twice and skip as many), even at train.py's default; one left unset
+    takes the checkpoint's value. eval_only trains nothing: there the user's values stand."""
+    for key in RUN_KEYS:
+        if key not in done:
+            continue
+        if key not in c.user_set:
+            setattr(c, key, done[key])
+            continue
+        agrees = getattr(c, key) == done[key] or (key == 'dataset' and same_dataset(c.dataset, done[key]))
+        if not agrees and not c.eval_only:
+            raise UserError(f"{key}={getattr(c, key)!r} ({c.user_set[key]}) disagrees with the checkpoint's "
+                            f"{key}={done[key]!r}: resume with the run's own settings (--{key}={done[key]!r}), "
+                            f"or train a new run in another out_dir")
+
+
+def same_dataset(a, b):
+    """Two names of one dataset folder ('python_stdlib' and data/python_stdlib)."""
+    try:
+        return os.path.realpath(resolve_dataset(a)) == os.path.realpath(resolve_dataset(b))
+    except UserError:
+        return False
+
+
 def recomputed_in_backward(forward):
     """forward, wrapped so that its activations are recomputed in backward instead of kept."""
     from torch.utils.checkpoint import checkpoint
@@ -390,9 +421,8 @@ def evaluate(t):
     weights in each one, so the ranks must agree): surplus passes, and the padding rows of a short last
     batch, count zero.
 
-    Bits per byte, as eval_bpb.py defines it: over the scored target tokens, the sum of -ln p(target)
-    over ln 2 x the sum of the UTF-8 bytes those targets decode to; targets of 0 bytes (the special
-    tokens: end of document, BOS) are left out of both sums. The loss per token counts every target."""
+    Bits per byte as bpb.py defines them (targets of 0 bytes, the special tokens, left out); the loss
+    per token counts every target."""
     c, ranks, model = t.config, t.ranks, t.model
     model.eval()
     out = {}
@@ -401,7 +431,7 @@ def evaluate(t):
         batches = t.batches.eval_batches(split)
         rounds = -(-batches // ranks.world_size)
         total = torch.zeros(2, device=c.device, dtype=torch.float64)  # loss sum, targets
-        per_byte = torch.zeros(len(names), 2, device=c.device, dtype=torch.float64)  # nats, bytes of each source
+        per_byte = bpb.zeros(len(names), c.device)  # nats, bytes, tokens of each source
         scored = split == 'val' and t.batches.byte_table() is not None
         for index in range(ranks.rank, rounds * ranks.world_size, ranks.world_size):
             x, y, rows = t.batches.eval_batch(split, min(index, batches - 1))
@@ -412,21 +442,14 @@ def evaluate(t):
             total[0] += nll.sum()
             total[1] += rows * x.shape[1]
             if scored:
-                nbytes, source = (v[:rows].reshape(-1) for v in t.batches.eval_targets(split, min(index, batches - 1)))
-                counted = nbytes > 0
-                per_byte[:, 0].index_add_(0, source[counted], nll[counted])
-                per_byte[:, 1].index_add_(0, source[counted], nbytes[counted].double())
+                nbytes, source = (v[:rows] for v in t.batches.eval_targets(split, min(index, batches - 1)))
+                bpb.accumulate(per_byte, nll, nbytes, source)
         if ranks.enabled:
             torch.distributed.all_reduce(total)
             torch.distributed.all_reduce(per_byte)
         out[split] = (total[0] / total[1]).item()
         if scored:
-            sums = per_byte.tolist()
-            nats, nbytes = sum(s[0] for s in sums), sum(s[1] for s in sums)
-            out['val_bpb'] = nats / (math.log(2) * nbytes) if nbytes else None
-            out['val_bytes'] = int(nbytes)
-            if len(names) > 1:
-                out['val_bpb_sources'] = {name: s[0] / (math.log(2) * s[1]) for name, s in zip(names, sums) if s[1]}
+            out.update(bpb.summary(per_byte, names))
     model.train()
     return out
 
@@ -554,6 +577,7 @@ class RunState:
     last_eval_iter: int = -1  # a run stopped on an evaluation iteration before evaluating resumes with it
     nonfinite_in_row: int = 0
     nonfinite_total: int = 0
+    written: set = field(default_factory=set)  # the checkpoint files this process wrote
 
 
 def setup(c, make_batches=None):
@@ -562,6 +586,8 @@ def setup(c, make_batches=None):
     for key in ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_iters', 'log_interval'):
         if getattr(c, key) < 1:
             raise UserError(f"{key} must be a positive integer, got {getattr(c, key)}")
+    if c.max_iters < 0:  # 0 trains nothing: the checkpoint of the initial weights, evaluated with eval_at_start
+        raise UserError(f"max_iters is the number of optimizer steps in all, 0 or more, got {c.max_iters}")
     if not 0 < c.activation_memory_budget <= 1:
         raise UserError(f"activation_memory_budget is the fraction of activations kept, in (0, 1], got "
                         f"{c.activation_memory_budget}")
@@ -572,14 +598,14 @@ def setup(c, make_batches=None):
     dev = setup_device(c, ranks)
     if c.init_from not in ('scratch', 'resume'):
         raise UserError(f"init_from must be 'scratch' or 'resume', got {c.init_from!r}")
-    ckpt_path = os.path.join(c.out_dir, 'ckpt.pt')
-    ckpt = None
+    ckpt_path, ckpt = checkpoint_paths(c.out_dir)[0], None
     if c.eval_only and c.init_from != 'resume':
         raise UserError(f"eval_only evaluates a checkpoint: add --init_from=resume to evaluate {ckpt_path}")
     t_load = time.time()
-    if c.init_from == 'resume':
-        ckpt = load_checkpoint(ckpt_path)
-    elif os.path.exists(ckpt_path) and not c.overwrite and not c.eval_only:
+    if c.init_from == 'resume':  # the latest state: ckpt_last.pt where it is newer than ckpt.pt (checkpoint.py)
+        ckpt_path, ckpt = load_latest(c.out_dir)
+        resume_settings(c, ckpt['config'])
+    elif any(os.path.exists(path) for path in checkpoint_paths(c.out_dir)) and not c.overwrite and not c.eval_only:
         raise UserError(f"{c.out_dir} already holds a checkpoint: resume it with --init_from=resume, choose "
                         f"another --out_dir, or start over with --overwrite=True")
     if make_batches is None:  # the dataset named by the config
@@ -591,6 +617,8 @@ def setup(c, make_batches=None):
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
     if make_batches is None:
+        if ckpt is not None:  # the checkpoint fixes the model's vocabulary: the dataset must fit it
+            check_vocabulary(data_dir, meta['vocab_size'], mconf.vocab_size, ckpt['config'].get('dataset') or '')
         batches = TokenBatches(data_dir, c.batch_size, mconf.block_size, c.seed, c.device, mconf.vocab_size, meta=meta,
                                order=c.data_order, micro_steps=c.gradient_accumulation_steps, eval_iters=c.eval_iters)
         if ckpt is not None:
@@ -638,23 +666,6 @@ def describe_run(t, config_dict, log):
     if t.ckpt:
         log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_trained(t.ckpt):,} tokens trained, "
             f"loaded in {t.load_seconds:.1f}s")
-
-
-def windows_read(ckpt):
-    """The training windows a checkpoint's run read (older checkpoints: iter_num x their windows per
-    iteration). Skipped steps read their windows too."""
-    if 'windows' in ckpt:
-        return ckpt['windows']
-    done = ckpt['config']
-    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size']
-
-
-def tokens_trained(ckpt):
-    """The tokens a checkpoint's run trained on (older checkpoints: iter_num x their tokens per iteration)."""
-    if 'tokens' in ckpt:
-        return ckpt['tokens']
-    done = ckpt['config']
-    return ckpt['iter_num'] * done['gradient_accumulation_steps'] * done['batch_size'] * done['block_size']
 
 
 def train_bytes_per_token(meta):
@@ -705,12 +716,17 @@ def run_evaluation(t, state, run_log, trackers, log, t_start):
     return losses
 
 
-def save_training(t, state, run_log, config_dict, reason, log):
-    """Write ckpt.pt (a collective: every rank calls it; rank 0 writes). Weights that gave a
-    non-finite gradient never replace the last good checkpoint."""
+def save_training(t, state, run_log, config_dict, reason, log, best=True):
+    """Save the run's state (a collective: every rank calls it; rank 0 writes): into ckpt.pt, or, with
+    always_save_checkpoint=False and a state that is not the best (best=False), into ckpt_last.pt
+    beside the best (checkpoint.py's docstring). Weights that gave a non-finite gradient never
+    replace the last good checkpoint."""
+    best_path, last_path = checkpoint_paths(t.config.out_dir)
+    path = best_path if best or t.config.always_save_checkpoint else last_path
+    other = last_path if path == best_path else best_path
     if state.nonfinite_in_row:
         log(f"no checkpoint at iter {state.iter_num} ({reason}): the last {state.nonfinite_in_row} step(s) had a "
-            f"non-finite grad norm; {t.ckpt_path} keeps the last good one")
+            f"non-finite grad norm; {t.config.out_dir} keeps the last good one")
         return
     t0 = time.time()
     ckpt = training_state(t.raw_model, t.optimizer, t.scaler, t.ranks.master, model_args=t.mconf.to_dict(),
@@ -720,8 +736,13 @@ def save_training(t, state, run_log, config_dict, reason, log):
                           run_log=os.path.basename(run_log.path) if run_log is not None else None,
                           tokenizer=t.meta.get('tokenizer'))
     if t.ranks.master:
-        save_checkpoint(ckpt, t.ckpt_path)
-        log(f"saved checkpoint at iter {state.iter_num} ({reason}) to {t.ckpt_path} in {time.time() - t0:.1f}s "
+        if t.ckpt is None and other not in state.written and os.path.exists(other):
+            os.remove(other)  # an earlier run's (a scratch run with overwrite=True): a resume must not take it
+        save_checkpoint(ckpt, path)
+        state.written.add(path)
+        if path == best_path and os.path.exists(other):
+            os.remove(other)  # ckpt.pt holds the latest state again: ckpt_last.pt is older
+        log(f"saved checkpoint at iter {state.iter_num} ({reason}) to {path} in {time.time() - t0:.1f}s "
             f"(host memory peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB)")
         run_log.add('events', dict(iter=state.iter_num, event='checkpoint', reason=reason))
         run_log.write()
@@ -797,10 +818,9 @@ def main(argv):
     trackers = open_trackers(c, config_dict, master)
     describe_run(t, config_dict, log)
     start = t.ckpt['iter_num'] if t.ckpt else 0
-    state = RunState(iter_num=start, start_iter=start,
-                     best_val_loss=t.ckpt.get('best_val_loss', float('inf')) if t.ckpt else float('inf'),
+    state = RunState(iter_num=start, start_iter=start, best_val_loss=best_val_loss(t.ckpt) if t.ckpt else float('inf'),
                      tokens=tokens_trained(t.ckpt) if t.ckpt else 0,
-                     last_eval_iter=t.ckpt.get('last_eval_iter', start) if t.ckpt else -1)
+                     last_eval_iter=last_eval_iter(t.ckpt) if t.ckpt else -1)
     # stopped on an evaluation iteration before its evaluation ran: the resumed run evaluates first
     eval_pending = bool(t.ckpt) and start % c.eval_interval == 0 and state.last_eval_iter < start
     run_log = open_run_log(t, config_dict, start) if master else None
@@ -837,18 +857,21 @@ def main(argv):
         if state.iter_num % c.log_interval == 0 or state.iter_num == c.max_iters:
             progress.log(state, lr, grad_norm, run_log, trackers, log, t_start)
 
-        if stop.requested(t.ranks, t.device):
-            save_training(t, state, run_log, config_dict, f'stopped by {stop.signal or "signal"}', log)
+        if stop.requested(t.ranks, t.device):  # a state after the last evaluation: not known to be the best
+            save_training(t, state, run_log, config_dict, f'stopped by {stop.signal or "signal"}', log, best=False)
             log(f"stopped at iter {state.iter_num} by {stop.signal or 'a signal'}; resume with the same command "
                 f"and --init_from=resume")
             if t.ranks.enabled:
                 torch.distributed.barrier()
             return 0
 
+    improved = False
     if state.iter_num > start or c.eval_at_start:
         losses = run_evaluation(t, state, run_log, trackers, log, t_start)
+        improved = losses['val'] < state.best_val_loss
         state.best_val_loss = min(state.best_val_loss, losses['val'])
-    save_training(t, state, run_log, config_dict, 'end of training', log)  # ckpt.pt holds the final weights
+    # the final weights: into ckpt.pt, or with always_save_checkpoint=False, there only if they are the best
+    save_training(t, state, run_log, config_dict, 'end of training', log, best=improved)
     if t.ranks.enabled:
         torch.distributed.barrier()  # no rank tears down the process group while rank 0 still writes
     return 0

@@ -93,6 +93,23 @@ def test_bench_without_vocab_or_dataset_is_a_one_line_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('sweep', [False, True], ids=['one run', 'sweep'])
+def test_bench_out_in_a_missing_folder_is_refused_before_any_work(tmp_path, sweep):
+    """The path is checked first: a benchmark whose results could not be written is never run (it ran to
+    the end, then lost its results to a traceback)."""
+    target = tmp_path / 'no_such_folder' / 'bench.jsonl'
+    args = [f'--vocab_size={VOCAB}', *BENCH, f'--bench_out={target}', '--bench_matmul_seconds=1']
+    proc = bench_in(tmp_path, args + (['--bench_sweep=True', '--bench_sweep_sizes=1,2'] if sweep else []), timeout=60)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: bench_out='{target}': the folder {target.parent} does not exist: create it (mkdir -p "
+        f"{target.parent}) or choose another --bench_out"]
+    assert proc.stdout == ''  # nothing ran
+    assert os.listdir(tmp_path) == []
+    proc = bench_in(tmp_path, [f'--vocab_size={VOCAB}', *BENCH, f'--bench_out={tmp_path}'], timeout=60)
+    assert proc.returncode == 2 and f"bench_out='{tmp_path}' is a folder: name a file in it" in proc.stderr
+
+
 # -----------------------------------------------------------------------------
 # the matmul check (throttling) and the Hugging Face baseline
 

@@ -1,15 +1,24 @@
 """
 checkpoint.py's resume contract in one process, on tiny models: what training_state gathers
 (copies, never the live tensors), and that restore_training_state puts optimizer, GradScaler and RNG
-back so that the next step is the same as without the round trip through a file.
+back so that the next step is the same as without the round trip through a file; loading runs no
+code of the file (weights only, numpy's RNG state allowed), which of ckpt.pt and ckpt_last.pt a
+resume takes, what an older checkpoint's missing fields stand for, and README's way to open one.
 """
+import os
 import random
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+import checkpoint
+import helpers
 from checkpoint import load_checkpoint, restore_training_state, save_checkpoint, training_state
+from configurator import UserError
 from test_model import tiny_model
 
 
@@ -137,3 +146,104 @@ def test_zero1_gathers_and_loads_like_one_adamw(tmp_path):
                [{k: v for k, v in g.items() if k not in ('params', 'initial_lr')} for g in want['param_groups']]
     finally:
         dist.destroy_process_group()
+
+
+# -----------------------------------------------------------------------------
+# loading runs no code of the file
+
+def saved_checkpoint(path, iter_num=2, **fields):
+    """A checkpoint as training_state makes it (float16 GradScaler state, every RNG), written to path."""
+    model, optimizer, scaler = fresh()
+    for seed in range(iter_num):
+        step(model, optimizer, scaler, seed)
+    state = training_state(model, optimizer, scaler, True, model_args=model.config.to_dict(), iter_num=iter_num,
+                           config={'seed': 1337, 'dataset': 'python_stdlib'}, best_val_loss=float('inf'),
+                           **fields)
+    save_checkpoint(state, str(path))
+    return state
+
+
+class Crafted:
+    """Pickled as a call of open(path, 'w'): unpickling it creates the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, 'w')
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path):
+    path, marker = str(tmp_path / 'ckpt.pt'), str(tmp_path / 'created-by-loading')
+    state = saved_checkpoint(path)
+    torch.save(dict(state, run_log=Crafted(marker)), path)
+    assert not os.path.exists(marker)
+    with pytest.raises(UserError) as error:
+        load_checkpoint(path)
+    assert not os.path.exists(marker), "loading the checkpoint ran code from it"
+    assert str(error.value) == (f"{path} is not a checkpoint of this project: it holds a Python object no checkpoint "
+                                f"holds (io.open); it was not loaded, since loading it could run code from the file")
+
+
+def test_safe_globals_are_what_a_checkpoint_holds(tmp_path):
+    """Every object a checkpoint holds beyond tensors and plain values is allowed, and each allowed
+    one is needed (numpy's RNG state: an ndarray, its reconstruction, its dtype)."""
+    path = str(tmp_path / 'ckpt.pt')
+    state = saved_checkpoint(path)
+    assert state['scaler'] and isinstance(state['rng']['numpy'][1], np.ndarray)
+    allowed = [g for g in checkpoint.safe_globals() if not isinstance(g, tuple)]
+    names = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
+    assert set(torch.serialization.get_unsafe_globals_in_checkpoint(path)) <= names
+    ckpt = load_checkpoint(path)
+    assert np.array_equal(ckpt['rng']['numpy'][1], state['rng']['numpy'][1]) and ckpt['scaler'] == state['scaler']
+    assert ckpt['rng']['python'] == state['rng']['python']
+    for left_out in allowed:
+        with pytest.raises(Exception):
+            with torch.serialization.safe_globals([g for g in allowed if g is not left_out]):
+                torch.load(path, map_location='cpu', weights_only=True)
+
+
+def test_readme_line_opens_a_checkpoint(tmp_path):
+    """The README's command that opens a checkpoint, run as written (torch.load's own default refuses one)."""
+    with open(os.path.join(helpers.REPO, 'README.md')) as f:
+        [line] = [line for line in f if line.startswith('python -c "from checkpoint import load_checkpoint')]
+    os.makedirs(tmp_path / 'out-quick-llama')
+    saved_checkpoint(tmp_path / 'out-quick-llama' / 'ckpt.pt', iter_num=3)
+    proc = subprocess.run([sys.executable, '-c', re.fullmatch(r'python -c "(.*)"\n', line).group(1)], cwd=tmp_path,
+                          env=helpers.env(PYTHONPATH=helpers.REPO), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("3 2 ['best_val_loss', 'config', 'iter_num', 'model', 'model_args',"), proc.stdout
+
+
+# -----------------------------------------------------------------------------
+# which file a resume takes, and older checkpoints
+
+def test_resume_takes_the_later_of_ckpt_and_ckpt_last(tmp_path):
+    out = str(tmp_path)
+    best, last = os.path.join(out, 'ckpt.pt'), os.path.join(out, 'ckpt_last.pt')
+    with pytest.raises(UserError, match=f"no checkpoint at {best}: train with init_from='scratch' first"):
+        checkpoint.load_latest(out)
+    saved_checkpoint(last, iter_num=3)
+    assert checkpoint.load_latest(out)[0] == last  # only the latest state (stopped before any improvement)
+    saved_checkpoint(best, iter_num=2)
+    path, ckpt = checkpoint.load_latest(out)
+    assert (path, ckpt['iter_num']) == (last, 3)
+    saved_checkpoint(best, iter_num=4)  # a best written later (ckpt_last.pt left by a kill before its removal)
+    path, ckpt = checkpoint.load_latest(out)
+    assert (path, ckpt['iter_num']) == (best, 4)
+
+
+def test_older_checkpoint_fields(tmp_path):
+    """What a checkpoint written before a field existed stands for, worked out in checkpoint.py alone."""
+    older = dict(iter_num=5, config=dict(gradient_accumulation_steps=2, batch_size=3, block_size=8))
+    assert checkpoint.windows_read(older) == 5 * 2 * 3
+    assert checkpoint.tokens_trained(older) == 5 * 2 * 3 * 8
+    assert checkpoint.best_val_loss(older) == float('inf')
+    assert checkpoint.last_eval_iter(older) == 5
+    newer = dict(older, windows=31, tokens=200, best_val_loss=1.5, last_eval_iter=4, tokenizer={'kind': 'bytes'})
+    assert (checkpoint.windows_read(newer), checkpoint.tokens_trained(newer), checkpoint.best_val_loss(newer),
+            checkpoint.last_eval_iter(newer), checkpoint.tokenizer_spec(newer)) == (31, 200, 1.5, 4, {'kind': 'bytes'})
+    with pytest.raises(UserError, match='names neither a tokenizer nor a dataset'):
+        checkpoint.tokenizer_spec(older)
+    import train
+    assert train.windows_read is checkpoint.windows_read and train.tokens_trained is checkpoint.tokens_trained

@@ -203,6 +203,8 @@ RUN = {
     'python data/python_stdlib/prepare.py': check_prepare,
     'python train.py config/quick_llama.py': check_quick_start,
     'python sample.py --out_dir=out-quick-llama': check_samples(3),
+    'python -c "from checkpoint import load_checkpoint; c = load_checkpoint(\'out-quick-llama/ckpt.pt\'); '
+    'print(c[\'iter_num\'], c[\'model_args\'][\'n_layer\'], sorted(c))"': check_printed('600 4 [', "'windows'"),
     'python test_imports.py': check_imports,
     'torchrun --standalone --nproc_per_node=2 train.py config/quick_llama.py --gradient_accumulation_steps=2 '
     '--max_iters=20 --eval_interval=10 --out_dir=out-quick-llama-2cpu': check_two_processes,

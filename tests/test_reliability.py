@@ -221,6 +221,14 @@ def test_failed_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
 # -----------------------------------------------------------------------------
 # bad input: one short message, non-zero exit, nothing changed on disk
 
+def test_max_iters_0_saves_the_initial_weights(data, tmp_path):
+    """max_iters=0 is no error (max_iters=-1 is): the initial weights, evaluated with eval_at_start."""
+    out = str(tmp_path / 'out')
+    proc = train(train_args(data, out, max_iters=0, eval_at_start=True))
+    assert 'eval iter 0: train loss' in proc.stdout and 'saved checkpoint at iter 0 (end of training)' in proc.stdout
+    assert load(out)['iter_num'] == 0 and [r['iter'] for r in helpers.run_log(out)[0]['evals']] == [0]
+
+
 BAD_INPUTS = {
     # case: (extra arguments, dataset variant, out_dir prepared from the finished run?, expected in message)
     'unknown key': (['--n_layers=2'], 'good', False, "unknown config key 'n_layers'; did you mean 'n_layer'?"),
@@ -244,13 +252,28 @@ BAD_INPUTS = {
                         "activation_memory_budget is the fraction of activations kept, in (0, 1], got 0"),
     'memory budget, eager': (['--activation_memory_budget=0.5', '--compile=False'], 'good', False,
                              "activation_memory_budget < 1 works through torch.compile: add --compile=True"),
-    'truncated ckpt': (['--init_from=resume'], 'good', 'truncated', "is truncated or not a checkpoint"),
-    'foreign ckpt': (['--init_from=resume'], 'good', 'foreign', "is not a checkpoint of this project"),
-    'resume override': (['--init_from=resume', '--n_layer=3'], 'good', 'copy',
+    'max_iters -1': (['--max_iters=-1'], 'good', False, "max_iters is the number of optimizer steps in all, 0 or more, got -1"),
+    'truncated ckpt': (['--init_from=resume'], 'finished', 'truncated', "is truncated or not a checkpoint"),
+    'foreign ckpt': (['--init_from=resume'], 'finished', 'foreign', "is not a checkpoint of this project"),
+    # a pickle that would create a file (out_dir/pwned) when loaded: refused unloaded, nothing created
+    'crafted ckpt': (['--init_from=resume'], 'finished', 'crafted',
+                     "ckpt.pt is not a checkpoint of this project: it holds a Python object no checkpoint holds (io.open); "
+                     "it was not loaded, since loading it could run code from the file"),
+    'resume override': (['--init_from=resume', '--n_layer=3'], 'finished', 'copy',
                         "n_layer=3 (--n_layer) disagrees with the checkpoint's n_layer=2: resume with the run's own settings (--n_layer=2)"),
     # a value equal to train.py's own default is still the user's: it is compared too
-    'resume override = default': (['--init_from=resume', '--n_layer=12'], 'good', 'copy',
+    'resume override = default': (['--init_from=resume', '--n_layer=12'], 'finished', 'copy',
                                   "n_layer=12 (--n_layer) disagrees with the checkpoint's n_layer=2"),
+    # the keys that fix the data order: another one would read some windows twice and skip as many
+    'resume seed': (['--init_from=resume', '--seed=7'], 'finished', 'copy',
+                    "seed=7 (--seed) disagrees with the checkpoint's seed=1337: resume with the run's own settings "
+                    "(--seed=1337), or train a new run in another out_dir"),
+    'resume data_order': (['--init_from=resume', '--data_order=random'], 'finished', 'copy',
+                          "data_order='random' (--data_order) disagrees with the checkpoint's data_order='epoch': "
+                          "resume with the run's own settings (--data_order='epoch')"),
+    'resume dataset': (['--init_from=resume'], 'good', 'copy', "(--dataset) disagrees with the checkpoint's dataset="),
+    # a scratch run into an out_dir whose only checkpoint is ckpt_last.pt (always_save_checkpoint=False)
+    'scratch over ckpt_last.pt': ([], 'finished', 'last only', "already holds a checkpoint: resume it with --init_from=resume"),
 }
 # optional trackers asked for without their package (only where it is not installed)
 for _package, _key in (('wandb', 'wandb_log'), ('tensorboard', 'tensorboard_log')):
@@ -259,11 +282,22 @@ for _package, _key in (('wandb', 'wandb_log'), ('tensorboard', 'tensorboard_log'
                                              f"{_key}=True needs the {_package} package: pip install {_package}")
 
 
+class Crafted:
+    """Pickled as a call of open(path, 'w'): unpickling it creates the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, 'w')
+
+
 @pytest.fixture(scope='module')
-def bad_input_runs(finished, tmp_path_factory):
+def bad_input_runs(finished, data, tmp_path_factory):
     """Every bad-input case, run in parallel (each one only imports torch and stops)."""
     root = tmp_path_factory.mktemp('bad')
     datasets = {
+        'finished': data,  # the finished run's
         'good': helpers.make_dataset(root / 'good'),
         'missing': str(root / 'no_such_dataset'),
         'no_val': helpers.make_dataset(root / 'no_val', splits=('train',)),
@@ -281,6 +315,11 @@ def bad_input_runs(finished, tmp_path_factory):
                     f.truncate(os.path.getsize(ckpt_path) // 3)
             elif prepared == 'foreign':
                 torch.save({'state_dict': {'weight': torch.zeros(3)}, 'epoch': 3}, ckpt_path)
+            elif prepared == 'crafted':
+                torch.save(dict(torch.load(ckpt_path, weights_only=False), run_log=Crafted(os.path.join(out, 'pwned'))),
+                           ckpt_path)
+            elif prepared == 'last only':
+                os.rename(ckpt_path, os.path.join(out, 'ckpt_last.pt'))
         args = train_args(datasets[variant], out) + extra
         if case == 'missing config file':
             args = ['config/no_such.py', *args[1:]]
@@ -314,3 +353,4 @@ def test_bad_input(case, bad_input_runs):
     assert r.after == r.before  # nothing written, nothing touched
     if not BAD_INPUTS[case][2]:
         assert r.after[r.out] is None  # out_dir not even created
+    assert not os.path.exists(os.path.join(r.out, 'pwned'))
