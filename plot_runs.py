@@ -40,8 +40,8 @@ PREDICTION_NOTE = ("Scaling-law lines: L(N, D) = E + A/N^alpha + B/D^beta with N
                    "losses across tokenizers (and between these runs' vocabularies) are not directly comparable.")
 BPB_NOTE = ("Bits per byte: the NLL of the validation targets train.py scores at each evaluation, in bits, over the "
             "UTF-8 bytes those targets decode to; comparable across tokenizers.\nBytes of text seen = tokens x the "
-            "training split's bytes per token. Each run scores its own fixed validation batches (eval_bpb.py scores "
-            "the same whole documents for both). No scaling-law lines: the fits are in nats per token on another "
+            "training split's bytes per token. Each run scores its dataset's fixed sample of validation windows "
+            "(eval_bpb.py scores the same whole documents for both). No scaling-law lines: the fits are in nats per token on another "
             "tokenizer (arch_comparison_per_token.png).")
 NO_BPB_NOTE = ("bits per byte need a dataset prepared with byte accounting (its prepare.py writes token_bytes.npy "
                "and the byte counts in meta.pkl) and a run log with val_bpb")

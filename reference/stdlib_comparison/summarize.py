@@ -61,6 +61,16 @@ def run_summary(out_dir):
         downstream={task: {k: v for k, v in metrics.items()} for task, metrics in downstream.items()})
 
 
+def run_speed(out_dir):
+    """A run's speed alone (its run log): tokens/s and MFU as run_summary has them."""
+    log = load(newest(os.path.join(out_dir, 'run_*.json')))
+    steady = log['iters'][1:] or log['iters']
+    return dict(out_dir=os.path.basename(os.path.normpath(out_dir)), arch=log['config']['arch'],
+                tokens_per_sec=statistics.mean(r['tokens_per_sec'] for r in steady),
+                mfu=statistics.mean(r['mfu'] for r in steady) if all(r.get('mfu') for r in steady) else None,
+                train_seconds=log['iters'][-1]['time'])
+
+
 def spread(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -69,19 +79,23 @@ def spread(values):
                 n=len(values))
 
 
-def arch_summary(runs):
+def arch_summary(runs, speed_runs):
+    """The mean and spread over an architecture's runs; tokens/s and MFU over speed_runs (the runs of
+    that architecture that had the GPU to themselves)."""
     first = runs[0]
+    tasks = [t for t in first['downstream'] if all(t in r['downstream'] for r in runs)]  # scored in every run
     out = dict(runs=[r['out_dir'] for r in runs], seeds=[r['seed'] for r in runs], parameters=first['parameters'],
                tokens=spread([r['tokens'] for r in runs]), bytes_seen=spread([r['bytes_seen'] for r in runs]),
                flops=spread([r['flops'] for r in runs]), val_bpb=spread([r['val_bpb'] for r in runs]),
                train_val_bpb=spread([r['train_val_bpb'] for r in runs]),
-               tokens_per_sec=spread([r['tokens_per_sec'] for r in runs]), mfu=spread([r['mfu'] for r in runs]),
-               train_seconds=spread([r['train_seconds'] for r in runs]))
+               tokens_per_sec=spread([r['tokens_per_sec'] for r in speed_runs]),
+               mfu=spread([r['mfu'] for r in speed_runs]), speed_runs=[r['out_dir'] for r in speed_runs],
+               train_seconds=spread([r['train_seconds'] for r in speed_runs]))
     out['val_bpb_sources'] = {name: spread([r['val_bpb_sources'].get(name) for r in runs])
                               for name in first['val_bpb_sources']}
     out['downstream'] = {task: {metric: spread([r['downstream'].get(task, {}).get(metric) for r in runs])
-                                for metric in metrics if not metric.endswith('_stderr')}
-                         for task, metrics in first['downstream'].items()}
+                                for metric in first['downstream'][task] if not metric.endswith('_stderr')}
+                         for task in tasks}
     return out
 
 
@@ -89,15 +103,16 @@ def table(archs):
     def pm(s, digits=4, scale=1.0):
         if s is None:
             return 'n/a'
-        return f"{s['mean'] * scale:.{digits}f} ± {s['spread'] * scale / 2:.{digits}f}"
+        mean = f"{s['mean'] * scale:,.{digits}f}"
+        return mean if s['n'] == 1 else f"{mean} ± {s['spread'] * scale / 2:,.{digits}f}"
     sources = sorted({name for a in archs.values() for name in a['val_bpb_sources']})
     tasks = sorted({(task, metric) for a in archs.values() for task, m in a['downstream'].items() for metric in m
                     if metric in ('acc', 'acc_norm')})
-    head = (['arch', 'parameters', 'seeds', 'val bpb'] + [f'{s} bpb' for s in sources]
+    head = (['arch', 'parameters', 'runs', 'val bpb'] + [f'{s} bpb' for s in sources]
             + ['bytes seen', 'tokens', 'training PFLOP', 'tokens/s', 'MFU'] + [f'{t} {m}' for t, m in tasks])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for arch, a in archs.items():
-        row = [arch, f"{a['parameters'] / 1e6:.1f}M", str(len(a['seeds'])), pm(a['val_bpb'])]
+        row = [arch, f"{a['parameters'] / 1e6:.1f}M", str(len(a['runs'])), pm(a['val_bpb'])]
         row += [pm(a['val_bpb_sources'].get(s)) for s in sources]
         row += [f"{a['bytes_seen']['mean'] / 1e6:.1f} MB", f"{a['tokens']['mean'] / 1e6:.1f}M",
                 f"{a['flops']['mean'] / 1e15:.1f}", pm(a['tokens_per_sec'], 0),
@@ -110,15 +125,18 @@ def table(archs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="the reference comparison's table from its runs' out_dirs")
     parser.add_argument('out_dirs', nargs='+', help='the runs (out_dir of each)')
+    parser.add_argument('--speed_runs', nargs='+', default=None, metavar='OUT_DIR',
+                        help='take tokens/s and MFU from these runs (each alone on its GPU) instead of the runs above')
     parser.add_argument('--out', default=None, help='write the summary JSON here')
     args = parser.parse_args(argv)
     runs = [run_summary(d) for d in args.out_dirs]
+    speed = [run_speed(d) for d in args.speed_runs] if args.speed_runs else runs
     archs = {}
     for arch in dict.fromkeys(r['arch'] for r in runs):
-        archs[arch] = arch_summary([r for r in runs if r['arch'] == arch])
+        archs[arch] = arch_summary([r for r in runs if r['arch'] == arch], [r for r in speed if r['arch'] == arch])
     text = table(archs)
     print(text)
-    print("(mean ± half the spread over seeds; val bpb: eval_bpb.py, every validation document scored whole)")
+    print("(mean ± half the spread over the runs; val bpb: every validation document scored whole, as eval_bpb.py does)")
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(runs=runs, archs=archs, table=text), f, indent=1)
