@@ -1,16 +1,13 @@
 """
 reference/stdlib_comparison/make_tasks.py on a few small synthetic documents: the items of
 stdlib_next_line (four choices, the true line among them at its label, the distractors from other
-documents and re-indented to the true line's indentation, the context the text just before the line)
-and of stdlib_last_token (the context and the target continue the document; the target was used
-before), the same for the same seed, and the task files lm_eval reads.
+documents and re-indented to the true line's indentation, the context the text just before the line),
+the same for the same seed, and the task files lm_eval reads.
 """
 import importlib.util
 import json
 import os
-import re
 
-import pytest
 
 from helpers import REPO
 
@@ -63,28 +60,8 @@ def test_next_line_items():
         assert len(it['context']) == len(before) or before[-len(it['context']) - 1] == '\n'  # cut at a line start
 
 
-def test_last_token_items():
-    items = make_tasks.last_token_items(DOCUMENTS, n=100, seed=3, context_chars=300)
-    assert len(items) == 24  # fewer positions than n: all of them, each 'return value_{d}_{k}'
-    assert {it['target'] for it in items} == {f'value_{d}_{k}' for d in range(4) for k in range(6)}
-    for it in items:
-        text, source = DOCUMENTS[it['doc']]
-        line = text.split('\n')[it['line']]
-        assert it['source'] == source and it['line'] >= 3
-        assert re.fullmatch(r'[A-Za-z_]\w*', it['target']) and line.rstrip().endswith(it['target'])
-        lead = line[:len(line.rstrip()) - len(it['target'])]
-        assert it['context'].endswith('\n' + lead) or it['context'] == lead
-        before = '\n'.join(text.split('\n')[:it['line']]) + '\n'
-        assert before.endswith(it['context'][:len(it['context']) - len(lead)])
-        assert re.search(r'\b' + it['target'] + r'\b', it['context'])  # used before: LAMBADA-like
-    # an identifier in a comment or a string is not a target, nor a keyword
-    ends = make_tasks.line_end_names('x = 1\n# see x\ny = "x"\nz = x\nreturn None\n')
-    assert ends == {3: (4, 'x')}
-
-
-@pytest.mark.parametrize('build', ['next_line_items', 'last_token_items'])
-def test_deterministic_for_the_seed(build):
-    function = getattr(make_tasks, build)
+def test_deterministic_for_the_seed():
+    function = make_tasks.next_line_items
     first = function(DOCUMENTS, n=20, seed=11, context_chars=300)
     assert function(DOCUMENTS, n=20, seed=11, context_chars=300) == first
     assert function(DOCUMENTS, n=20, seed=12, context_chars=300) != first

@@ -1,42 +1,38 @@
 """
-Two lm-evaluation-harness tasks over the validation documents of the standard library (the files
+An lm-evaluation-harness task over the validation documents of the standard library (the files
 that data/stdlib_llama and data/stdlib_gpt2 hold out: every 20th), so that the reference comparison
 can be scored downstream offline, on code its models never trained on:
 
-- stdlib_next_line (multiple_choice, HellaSwag-like): the text of a file up to the start of a line,
+stdlib_next_line (multiple_choice, HellaSwag-like): the text of a file up to the start of a line,
   and four candidates for that line: the true one and three lines of other validation files, each
   re-indented to the true line's indentation. Metrics acc and acc_norm (log-likelihood per character).
-- stdlib_last_token (loglikelihood, LAMBADA-like): the text up to the identifier that ends a line,
-  the identifier being one that the context has used before. Metrics acc (the greedy continuation
-  is the identifier) and perplexity.
+A LAMBADA-like task (the identifier that ends a line) cannot score both models: lm_eval splits
+context and continuation by tokenizing both and their concatenation, and a tokenizer without
+pre-tokenization (the LLaMA-2-style one) merges a short continuation into the context's last token,
+which lm_eval refuses (an empty continuation). A whole line as the continuation does not have that
+problem.
 
-Each task is a .jsonl of items and a YAML naming it: by its path from the repository root when the
+The task is a .jsonl of items and a YAML naming it: by its path from the repository root when the
 folder is inside the repository (lm_eval reads a relative path from the working directory: run
 eval_downstream.py from the root, as below), else (or with --absolute) by its absolute path. The
 items are seeded: the same Python (whose standard library this is, the one that prepared the
 datasets: the tasks must hold out what they held out) and the same settings give the same files.
 
     python reference/stdlib_comparison/make_tasks.py
-    python eval_downstream.py --out_dir=out-compare-gpt2 --tasks=stdlib_next_line,stdlib_last_token \\
+    python eval_downstream.py --out_dir=out-compare-gpt2 --tasks=stdlib_next_line \\
         --include_path=reference/stdlib_comparison/tasks
 """
 import argparse
 import importlib.util
-import io
 import json
-import keyword
 import os
 import random
-import re
-import tokenize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
 MIN_CHARS = 20      # a line worth predicting (or offering as a distractor) has this many non-blank characters
 MIN_LINE = 3        # ... and at least this many lines before it
-MIN_CHARS_LAST = 12  # a line whose last identifier is worth predicting has this many
-IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 NEXT_LINE_YAML = """task: stdlib_next_line
 dataset_path: json
@@ -54,26 +50,6 @@ metric_list:
     aggregation: mean
     higher_is_better: true
   - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-"""
-LAST_TOKEN_YAML = """task: stdlib_last_token
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {path}
-output_type: loglikelihood
-test_split: test
-doc_to_text: context
-doc_to_target: target
-target_delimiter: ""
-metric_list:
-  - metric: perplexity
-    aggregation: perplexity
-    higher_is_better: false
-  - metric: acc
     aggregation: mean
     higher_is_better: true
 metadata:
@@ -156,44 +132,6 @@ def next_line_items(documents, n=1000, seed=1234, context_chars=1500, n_choices=
     return items
 
 
-def line_end_names(text):
-    """{line index: (column, name)} for each line of text that ends with a name token of Python's
-    tokenizer (an identifier in code, not in a comment or string) other than a keyword; {} when
-    the text does not tokenize."""
-    lines, ends = text.split('\n'), {}
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            (row, col), (_, end) = token.start, token.end
-            if token.type != tokenize.NAME or keyword.iskeyword(token.string) or not IDENTIFIER.fullmatch(token.string):
-                continue
-            line = lines[row - 1] if row <= len(lines) else ''
-            if line[col:end] == token.string and end == len(line.rstrip()):
-                ends[row - 1] = (col, token.string)
-    except (tokenize.TokenError, SyntaxError):
-        return {}
-    return ends
-
-
-def last_token_items(documents, n=1000, seed=1234, context_chars=1500):
-    """stdlib_last_token's items from documents (texts, or (text, label) pairs): n positions drawn
-    (seeded) among the lines (MIN_CHARS_LAST non-blank characters, MIN_LINE before) that end with an
-    identifier (line_end_names) that the context has used before; each item {'context' (up to that
-    identifier), 'target' (it), 'doc', 'line', 'source'}."""
-    documents = _documents(documents)
-    rng = random.Random(seed)
-    positions = []
-    for d, (text, label) in enumerate(documents):
-        ends = line_end_names(text)
-        for i, (offset, line) in enumerate(split_lines(text)):
-            if i < MIN_LINE or i not in ends or not eligible(line, MIN_CHARS_LAST):
-                continue
-            col, name = ends[i]
-            context = tail(text[:offset], context_chars)
-            if context and re.search(r'(?<![A-Za-z0-9_])' + name + r'(?![A-Za-z0-9_])', context + line[:col]):
-                positions.append(dict(context=context + line[:col], target=name, doc=d, line=i, source=label))
-    return rng.sample(positions, min(n, len(positions)))
-
-
 def write_task(out_dir, name, items, yaml_template, absolute=False):
     """out_dir/name.jsonl and out_dir/name.yaml; the YAML names the data file by its path from the
     repository root when out_dir is inside it (lm_eval's json loader reads a relative path from the
@@ -222,11 +160,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     documents = validation_documents()
     os.makedirs(args.out_dir, exist_ok=True)
-    for name, items, template in (
-            ('stdlib_next_line', next_line_items(documents, args.n, args.seed, args.context_chars), NEXT_LINE_YAML),
-            ('stdlib_last_token', last_token_items(documents, args.n, args.seed, args.context_chars), LAST_TOKEN_YAML)):
-        path = write_task(args.out_dir, name, items, template, args.absolute)
-        print(f"{name}: {len(items)} items from {len(documents)} validation documents -> {path}")
+    items = next_line_items(documents, args.n, args.seed, args.context_chars)
+    path = write_task(args.out_dir, 'stdlib_next_line', items, NEXT_LINE_YAML, args.absolute)
+    print(f"stdlib_next_line: {len(items)} items from {len(documents)} validation documents -> {path}")
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ for seed in $seeds; do
     out=out-compare-$arch-s$seed
     python train.py config/compare_$arch.py --seed=$seed --out_dir=$out --overwrite=True
     if python -c 'import lm_eval' 2>/dev/null; then  # bits per byte (as eval_bpb.py) and the tasks
-      python eval_downstream.py --out_dir=$out --tasks=stdlib_next_line,stdlib_last_token --include_path=$here/tasks
+      python eval_downstream.py --out_dir=$out --tasks=stdlib_next_line --include_path=$here/tasks
     else
       python eval_bpb.py --out_dir=$out
     fi
