@@ -4,14 +4,14 @@ Throughput, MFU and peak memory of train.py's own training step, on synthetic to
     python bench.py config/full_llama_1.36b.py
     python bench.py config/full_gpt2_1.36b.py --batch_size=12 --bench_iters=5
     python bench.py config/full_llama_1.36b.py --bench_sweep=True   # the largest micro-batch that fits
-    python bench.py config/full_llama_1.36b.py --bench_out=bench_results.jsonl   # record it in the repo
+    python bench.py config/full_llama_1.36b.py --bench_out=perf/bench_results.jsonl   # record it in the repo
 
 The model, optimizer, torch.compile, precision and gradient accumulation are train.py's (setup()
 and train_step()), not copies; only the batches are random tokens made on the device. The vocabulary
 is vocab_size, or without it the config's dataset's (its meta.pkl). Prints a summary and appends one
 JSON line to bench_out (GPU, torch version, config, micro-batch, accumulation, tokens/s, MFU, step
 time, peak memory): by default bench_results.local.jsonl, which git ignores; the repo's record of
-measurements is bench_results.jsonl, written only when named.
+measurements is perf/bench_results.jsonl, written only when named.
 
     python bench.py config/full_llama_1.36b.py --bench_baseline=hf    # Hugging Face's model, same harness
     python bench.py config/full_llama_1.36b.py --bench_baseline=all   # ours, then HF's, and their ratio
@@ -23,7 +23,7 @@ and NVML's throttle reasons: a run on a throttled GPU is marked so in its JSON l
 With bench_baseline, Hugging Face's LlamaForCausalLM / GPT2LMHeadModel (SDPA attention), at the
 config's shape and with our model's initial weights, runs through the same setup() and
 train_step(): the same tokens, autocast, torch.compile, fused AdamW and weight-decay groups,
-micro-steps and clipping (PERF_NOTES.md, "Harness checks and baselines", says what still differs).
+micro-steps and clipping (perf/PERF_NOTES.md, "Harness checks and baselines", says what still differs).
 """
 
 import dataclasses
@@ -50,7 +50,7 @@ BENCH_DEFAULTS = dict(
     bench_warmup=2,         # untimed optimizer steps first (compilation, allocator warm-up)
     bench_sweep=False,      # try micro-batches upward until one does not fit, each in a fresh process
     bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
-    bench_out='bench_results.local.jsonl',  # untracked; --bench_out=bench_results.jsonl records in the repo
+    bench_out='bench_results.local.jsonl',  # untracked; --bench_out=perf/bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
     bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio; 'bf16' (with fp8=True) = ours in fp8, then in bf16
     bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it

@@ -1,4 +1,4 @@
-# The FP8 convergence check (PERF_NOTES.md, "FP8"): a LLaMA of 154.7M parameters, trained twice from
+# The FP8 convergence check (perf/PERF_NOTES.md, "FP8"): a LLaMA of 154.7M parameters, trained twice from
 # the same seed and data order, once in bf16 and once with --fp8=True, on the offline Python-source
 # dataset (python data/python_stdlib/prepare.py: UTF-8 bytes; its size depends on the Python install,
 # 10.7M training tokens where the check ran, whose Python had no test suite, up to ~28M with one).

@@ -17,7 +17,7 @@ vocab_size = 50304
 bias = False
 dropout = 0.0
 # the residual stream in bf16 under autocast (Megatron-LM's default); fp32 master weights and fp32
-# norm arithmetic stay. Measured on one H100: +1.4 MFU points and 2.5 GiB less peak memory (PERF_NOTES.md).
+# norm arithmetic stay. Measured on one H100: +1.4 MFU points and 2.5 GiB less peak memory (perf/PERF_NOTES.md).
 residual_dtype = 'compute'
 
 batch_size = 8

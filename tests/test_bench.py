@@ -57,7 +57,7 @@ def test_bench_sweep_stops_at_the_first_micro_batch_that_fails(tmp_path):
 def test_bench_writes_an_untracked_file_by_default(tmp_path):
     proc = bench_in(tmp_path, [f'--vocab_size={VOCAB}', *BENCH])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(os.listdir(tmp_path)) == ['bench_results.local.jsonl']  # not the repo's bench_results.jsonl
+    assert sorted(os.listdir(tmp_path)) == ['bench_results.local.jsonl']  # not the repo's perf/bench_results.jsonl
     [line] = (tmp_path / 'bench_results.local.jsonl').read_text().splitlines()
     assert json.loads(line)['batch_size'] == 2
 
@@ -70,7 +70,7 @@ def test_bench_default_output_is_git_ignored_and_the_record_is_tracked():
     except OSError:
         pytest.skip("no git")
     assert git('check-ignore', '-q', 'bench_results.local.jsonl').returncode == 0
-    assert git('ls-files', '--error-unmatch', 'bench_results.jsonl').returncode == 0
+    assert git('ls-files', '--error-unmatch', 'perf/bench_results.jsonl').returncode == 0
 
 
 def test_bench_reads_the_vocabulary_from_the_dataset(tmp_path):

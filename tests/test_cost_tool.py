@@ -211,7 +211,7 @@ def test_bad_input_is_one_line(tmp_path, args, message):
 # so fp32 gradients and AdamW states exist): one NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-25,
 # block_size 2048, bf16 autocast, torch.compile default mode, gradient_accumulation_steps 16;
 # `python bench.py config/full_<arch>_1.36b.py --batch_size=B --bench_iters=3` (records in
-# bench_results.jsonl; the float32 rows used --residual_dtype=float32 before the configs set 'compute').
+# perf/bench_results.jsonl; the float32 rows used --residual_dtype=float32 before the configs set 'compute').
 MEASURED_PEAK_GIB = [
     ('llama_1.36b', 8, 'compute', 45.68), ('llama_1.36b', 12, 'compute', 57.64), ('llama_1.36b', 16, 'compute', 69.60),
     ('gpt2_1.36b', 8, 'compute', 46.92), ('gpt2_1.36b', 12, 'compute', 58.46),
@@ -243,7 +243,7 @@ def test_activation_terms_are_what_the_compiled_block_saves(name, budget, measur
 
 
 def test_activation_memory_budget_estimate_matches_measured_peak():
-    # bench_results.jsonl: `python bench.py config/full_llama_1.36b.py --activation_memory_budget=B` for B in 0.9,
+    # perf/bench_results.jsonl: `python bench.py config/full_llama_1.36b.py --activation_memory_budget=B` for B in 0.9,
     # 0.95, 0.97, 0.99, one H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-26: 38.56 GiB each (45.68 at 1.0)
     shape = preset_shape('llama_1.36b')
     for budget in (0.9, 0.95, 0.97, 0.99):

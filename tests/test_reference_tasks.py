@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 
-
 from helpers import REPO
 
 spec = importlib.util.spec_from_file_location('make_tasks', os.path.join(REPO, 'reference', 'stdlib_comparison',

@@ -8,7 +8,7 @@ forward + backward under bf16 autocast: time, peak memory added, largest error a
    grad (autocast + AccumulateGrad now) against one addmm with out_dtype=float32, and the matmul alone.
 One line per measurement, then a JSON line (key kernel_probe). Without liger-kernel its lines say skipped. Liger's
 kernels come from their modules (liger_kernel.ops.<op>, Triton), not a backend liger_kernel.ops may swap in.
-python tests/gpu/kernel_probe.py [--tokens=16384] [--d=2304] [--d_ff=6144] [--vocab=32000] [--layers=18]
+python perf/probes/kernel_probe.py [--tokens=16384] [--d=2304] [--d_ff=6144] [--vocab=32000] [--layers=18]
 """
 import importlib
 import importlib.metadata

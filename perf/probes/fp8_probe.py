@@ -1,7 +1,7 @@
 """
 Measure torchao float8 training against bf16 on one GPU at the 1.36B widths (fewer layers, so that it
 compiles quickly): forward + backward time of a compiled model and the loss of both on one batch.
-python tests/gpu/fp8_probe.py [--layers=4] [--arch=llama]
+python perf/probes/fp8_probe.py [--layers=4] [--arch=llama]
 """
 import sys
 import time

@@ -4,7 +4,7 @@ backend it offers (cuDNN, FlashAttention-2, memory-efficient) and, where the fla
 installed, FlashAttention-4's CuTe kernels (flash_attn.cute). Prints one line per kernel: time,
 TFLOP/s of the causal work actually computed, and the largest error of the output and of dq against
 float32 math on the same inputs.
-python tests/gpu/attention_probe.py [--batch=8] [--seq=2048] [--heads=18] [--head_dim=128]
+python perf/probes/attention_probe.py [--batch=8] [--seq=2048] [--heads=18] [--head_dim=128]
 """
 import sys
 import time
