@@ -149,7 +149,8 @@ def bits_per_byte(model, data_dir, split, max_docs, seed, device, autocast):
     context = meta.get('eos_id') if meta.get('eos_id') is not None else meta.get('bos_id')
     sums, documents = zeros(len(sources)), np.zeros(len(sources), dtype=np.int64)
     t0 = time.time()
-    for i in chosen:
+    from tqdm import tqdm  # a bar on a terminal (disable=None: none when the output is a file or a pipe)
+    for i in tqdm(chosen, desc=f'{split} documents', unit=' docs', dynamic_ncols=True, disable=None):
         start, length, source = (int(v) for v in docs[i])
         before = int(tokens[start - 1]) if start > 0 else context
         seq = torch.from_numpy(np.concatenate(([before], tokens[start:start + length])).astype(np.int64))

@@ -592,10 +592,15 @@ def bench(argv=None):
     return result
 
 
+USAGE = ("usage: python dataprep.py bench --kind {bytes,hf,tiktoken} --tokenizer NAME --input PATH ...  "
+         "(datasets are prepared by data/<name>/prepare.py; python dataprep.py bench --help for the options)")
+
 if __name__ == '__main__':
+    if sys.argv[1:2] in (['--help'], ['-h']):
+        print(USAGE)
+        sys.exit(0)
     if sys.argv[1:2] != ['bench']:
-        sys.exit("usage: python dataprep.py bench --kind {bytes,hf,tiktoken} --tokenizer NAME --input PATH ...  "
-                 "(datasets are prepared by data/<name>/prepare.py)")
+        sys.exit(USAGE)
     try:
         bench(sys.argv[2:])
     except UserError as e:

@@ -1,6 +1,8 @@
 """
-Bits per byte of a checkpoint on its dataset's held-out documents, each scored whole, overall and
-per source: the number that compares models whose tokenizers differ.
+Bits per byte of a checkpoint on its dataset's held-out documents, overall and per source.
+
+The number that compares models whose tokenizers differ: a token is not the same amount of text
+for Llama-2's 32,000 pieces and GPT-2's 50,257.
 
     python eval_bpb.py --out_dir=out-quick-llama
     python eval_bpb.py --out_dir=out-llama-1.36b --max_docs=2000 --device=cuda

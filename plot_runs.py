@@ -1,5 +1,7 @@
 """
-Run logs -> PNG figures: loss against iterations, tokens and wall time (with val bits per byte on a
+Run logs -> PNG figures of loss, bits per byte, learning rate, throughput; LLaMA vs GPT-2.
+
+Loss against iterations, tokens and wall time (with val bits per byte on a
 second axis, and epochs over the tokens, when the log has them); learning rate; tokens/s and MFU; val
 bits per byte per source; and, when the runs hold more than one architecture, a LLaMA vs GPT-2
 comparison.

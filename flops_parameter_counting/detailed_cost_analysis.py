@@ -1,6 +1,7 @@
 """
-What a model costs and what it buys: parameters, FLOPs, memory, time, and the loss that scaling
-laws predict. Standard library only, so it runs on a laptop without torch.
+What a model costs and what it buys: parameters, FLOPs, memory, time, and the predicted loss.
+
+The loss is what scaling laws predict. Standard library only, so it runs on a laptop without torch.
 
 Forward (from a model):
     python flops_parameter_counting/detailed_cost_analysis.py --model_config configs/models/llama_1.36b.json

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ('README.md', 'docs/TRAINING_GUIDE.md')
+DOCS = ('README.md', 'docs/TRAINING_GUIDE.md', 'docs/TESTING.md', 'reference/stdlib_comparison/README.md')
 # seconds for one command: the quick start trains for about 3 minutes on 2 idle cores, and about 5 times
 # that on cores shared with another run of the suite; a command past this fails alone, the rest still run
 TIMEOUT = 1800
@@ -42,6 +42,13 @@ SKIPPED = {
     'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
     'python -m pytest -q -n 7 --dist loadgroup tests/gpu': GPU,
+    'bash reference/stdlib_comparison/run.sh': GPU + " (four small runs, about 15 minutes on one H200)",
+    # run by tests/test_reference_tasks.py, which checks that it prints the documented table
+    'python reference/stdlib_comparison/summarize.py reference/stdlib_comparison/runs/out-compare-llama-s1 '
+    'reference/stdlib_comparison/runs/out-compare-llama-s2 reference/stdlib_comparison/runs/out-compare-gpt2-s1 '
+    'reference/stdlib_comparison/runs/out-compare-gpt2-s2 --speed_runs '
+    'reference/stdlib_comparison/runs/out-compare-llama-s1-alone reference/stdlib_comparison/runs/out-compare-gpt2-s1':
+        "tests/test_reference_tasks.py runs it and checks its table against the docs",
     'huggingface-cli login': HUB,
     'python data/slimpajama_6b_llama/prepare.py': HUB + ", and a Llama-2 login",
     'python data/slimpajama_6b_gpt2/prepare.py': HUB,

@@ -7,6 +7,7 @@ the same for the same seed, and the task files lm_eval reads.
 import importlib.util
 import json
 import os
+import re
 
 from helpers import REPO
 
@@ -88,3 +89,23 @@ def test_task_files(tmp_path, monkeypatch):
     assert '    test: "tasks/x.jsonl"\n' in (tmp_path / 'tasks' / 'x.yaml').read_text()
     assert make_tasks.write_task(str(tmp_path / 'tasks'), 'x', items, make_tasks.NEXT_LINE_YAML,
                                  absolute=True) == str(tmp_path / 'tasks' / 'x.jsonl')
+
+
+def test_the_documented_table_is_what_the_shipped_runs_give():
+    """README.md and reference/stdlib_comparison/README.md quote the table summarize.py makes from
+    the run logs and evaluations in reference/stdlib_comparison/runs: regenerated here, it must be
+    the one they show (a change to the runs, the evaluation or the summary cannot leave them stale)."""
+    import subprocess
+    import sys
+    here = os.path.join(REPO, 'reference', 'stdlib_comparison')
+    readme = open(os.path.join(here, 'README.md')).read()
+    command = re.search(r'^python reference/stdlib_comparison/summarize\.py .*$', readme, flags=re.M).group(0)
+    args = command.split()[2:]
+    proc = subprocess.run([sys.executable, os.path.join(here, 'summarize.py'), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    table = '\n'.join(line for line in proc.stdout.splitlines() if line.startswith('|'))
+    assert table.count('\n') == 3  # header, rule, llama, gpt2
+    for doc in (readme, open(os.path.join(REPO, 'README.md')).read()):
+        assert table in doc
+    with open(os.path.join(here, 'results.json')) as f:
+        assert json.load(f)['table'] == table  # the shipped results.json is the same summary

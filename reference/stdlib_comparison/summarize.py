@@ -1,5 +1,7 @@
 """
-The reference comparison's table: from the runs' out_dirs (run log, eval_bpb.py's and
+The reference comparison's table, from its runs' run logs and evaluations.
+
+From the runs' out_dirs (run log, eval_bpb.py's and
 eval_downstream.py's JSON), per run and per architecture over its seeds, written as results.json
 and printed as the Markdown table README.md shows.
 
@@ -106,18 +108,16 @@ def table(archs):
         mean = f"{s['mean'] * scale:,.{digits}f}"
         return mean if s['n'] == 1 else f"{mean} ± {s['spread'] * scale / 2:,.{digits}f}"
     sources = sorted({name for a in archs.values() for name in a['val_bpb_sources']})
-    tasks = sorted({(task, metric) for a in archs.values() for task, m in a['downstream'].items() for metric in m
-                    if metric in ('acc', 'acc_norm')})
-    head = (['arch', 'parameters', 'runs', 'val bpb'] + [f'{s} bpb' for s in sources]
-            + ['bytes seen', 'tokens', 'training PFLOP', 'tokens/s', 'MFU'] + [f'{t} {m}' for t, m in tasks])
+    tasks = sorted({task for a in archs.values() for task, m in a['downstream'].items() if 'acc' in m})
+    head = (['arch', 'parameters', 'runs', 'val bpb'] + [f'{s} bpb' for s in sources] + [f'{t} acc' for t in tasks]
+            + ['tokens', 'PFLOP', 'tokens/s', 'MFU'])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for arch, a in archs.items():
         row = [arch, f"{a['parameters'] / 1e6:.1f}M", str(len(a['runs'])), pm(a['val_bpb'])]
         row += [pm(a['val_bpb_sources'].get(s)) for s in sources]
-        row += [f"{a['bytes_seen']['mean'] / 1e6:.1f} MB", f"{a['tokens']['mean'] / 1e6:.1f}M",
-                f"{a['flops']['mean'] / 1e15:.1f}", pm(a['tokens_per_sec'], 0),
+        row += [pm(a['downstream'].get(t, {}).get('acc'), 3) for t in tasks]
+        row += [f"{a['tokens']['mean'] / 1e6:.1f}M", f"{a['flops']['mean'] / 1e15:.1f}", pm(a['tokens_per_sec'], 0),
                 pm(a['mfu'], 1, 100.0) + ('%' if a['mfu'] else '')]
-        row += [pm(a['downstream'].get(t, {}).get(m), 3) for t, m in tasks]
         lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines)
 
