@@ -240,7 +240,7 @@ def check_hf_baseline(c):
                         "torchrun, or --bench_baseline=hf under torchrun")
     try:
         import transformers  # noqa: F401
-        from export_hf import hf_arch
+        from hf_format import hf_arch
     except ImportError as e:
         raise UserError(f"bench_baseline={c.bench_baseline!r} needs transformers: pip install transformers ({e})") from None
     try:
@@ -262,7 +262,7 @@ def with_hf_model(s):
     """The Trainer with Hugging Face's model in place of ours: the same shape and initial weights
     (export_hf.to_hf), SDPA attention, then train.py's own parallelize (torch.compile, DDP) and
     build_optimizer (fused AdamW on CUDA) applied to it."""
-    from export_hf import to_hf
+    from hf_format import to_hf
     c = s.config
     hf = to_hf(s.raw_model)  # fp32 on the CPU, our weights copied
     if hasattr(hf, 'set_attn_implementation'):

@@ -107,7 +107,10 @@ def read_documents(path, source_field=None):
     `text` field, and the value at the dotted path source_field (None without one, or where the
     record has none)."""
     if path.endswith('.parquet'):
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as e:
+            raise UserError(f"{path}: reading .parquet needs pyarrow: pip install pyarrow ({_first_line(e)})") from None
         parquet = pq.ParquetFile(path)
         if 'text' not in parquet.schema_arrow.names:
             raise UserError(f"{path}: no 'text' column (columns: {', '.join(parquet.schema_arrow.names)})")
@@ -124,7 +127,11 @@ def read_documents(path, source_field=None):
         return
     with open(path, 'rb') as raw:
         if path.endswith('.zst'):
-            import zstandard
+            try:
+                import zstandard
+            except ImportError as e:
+                raise UserError(f"{path}: reading .zst needs zstandard: pip install zstandard "
+                                f"({_first_line(e)})") from None
             raw = zstandard.ZstdDecompressor().stream_reader(raw)
         for line_number, line in enumerate(io.TextIOWrapper(raw, encoding='utf-8'), 1):
             if not line.strip():
@@ -182,7 +189,11 @@ def hf_source(dataset_id, split_names):
     args.source_field, each document is labelled by that (dotted) field of its record."""
 
     def make(args):
-        import datasets
+        try:
+            import datasets
+        except ImportError as e:
+            raise UserError(f"the Hugging Face dataset {dataset_id} needs the datasets package: pip install datasets "
+                            f"({_first_line(e)}); or pass --input with local files") from None
         streaming = args.streaming or args.max_docs is not None  # a quick subset should not download 6B tokens
         splits = {}
         for split, name in split_names.items():

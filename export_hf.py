@@ -14,12 +14,15 @@ The conversion itself is hf_format.py's.
 import argparse
 
 from configurator import UserError, run_cli
-# to_hf: bench.py's, from here
-from hf_format import check_out_dir, found_tokenizer, hf_arch, save_hf, to_hf  # noqa: F401
+from hf_format import check_out_dir, found_tokenizer, hf_arch, save_hf
 
 
 def export(ckpt_path, out_dir, force=False, dtype='float32'):
     from checkpoint import load_checkpoint, model_from_checkpoint
+    try:
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"export_hf.py needs transformers: pip install transformers ({e})") from None
     check_out_dir(out_dir, force)
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt)

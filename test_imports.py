@@ -3,8 +3,8 @@ Environment check: packages and versions, GPUs, bf16, flash attention, and each 
 
     python test_imports.py
 
-Exits non-zero only when a required package (requirements.txt) is missing; everything else is
-reported. Without a GPU it says so and exits 0: the small configs train on CPU.
+Exits non-zero only when a required package (requirements.txt, the core) is missing; everything
+else is reported, an optional package with the extra of pyproject.toml that installs it. Without a GPU it says so and exits 0: the small configs train on CPU.
 """
 
 import importlib
@@ -14,8 +14,20 @@ import re
 import sys
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
-FALLBACK_REQUIRED = ('torch', 'numpy', 'tiktoken', 'transformers', 'tokenizers', 'datasets', 'tqdm', 'matplotlib')
-OPTIONAL = (('wandb', 'run logging to Weights & Biases'), ('tensorboard', 'TensorBoard logging'))
+FALLBACK_REQUIRED = ('torch', 'numpy', 'tqdm')
+OPTIONAL = (  # (package, what needs it, pyproject.toml's extra)
+    ('tiktoken', 'GPT-2-style tokenizers', 'data'),
+    ('transformers', 'LLaMA tokenizers, export_hf.py, bench.py --bench_baseline=hf', 'data'),
+    ('tokenizers', 'the stand-in tokenizers of data/stdlib_*', 'data'),
+    ('datasets', 'hub datasets: data/slimpajama_6b_*', 'data'),
+    ('pyarrow', '.parquet inputs', 'data'),
+    ('zstandard', '.jsonl.zst inputs', 'data'),
+    ('matplotlib', 'plot_runs.py', 'plot'),
+    ('lm_eval', 'eval_downstream.py', 'eval'),
+    ('torchao', 'fp8=True', 'fp8'),
+    ('wandb', 'run logging to Weights & Biases', 'track'),
+    ('tensorboard', 'TensorBoard logging', 'track'),
+)
 
 
 def required_packages():
@@ -104,10 +116,10 @@ def main():
         print(line)
         if not ok:
             missing.append(name)
-    print("\noptional packages:")
-    for name, use in OPTIONAL:
+    print('\noptional packages (pip install ".[EXTRA]"; ".[all]" for every one):')
+    for name, use, extra in OPTIONAL:
         ok, line = check_package(name)
-        print(line if ok else f"  {name:<14} not installed ({use})")
+        print(line if ok else f"  {name:<14} not installed ({use}: pip install \".[{extra}]\")")
     if 'torch' not in missing:
         report_gpus()
     if missing:

@@ -53,7 +53,11 @@ class HFTokenizer:
     """A transformers tokenizer (hub id or local folder)."""
 
     def __init__(self, name):
-        from transformers import AutoTokenizer
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as e:
+            raise UserError(f"the Hugging Face tokenizer '{name}' needs transformers: pip install transformers "
+                            f"({_first_line(e)})") from None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name)
         except Exception as e:
@@ -122,7 +126,11 @@ class TiktokenTokenizer:
     read with GPT-2's regex, its <|endoftext|> the next id after its ranks."""
 
     def __init__(self, name):
-        import tiktoken
+        try:
+            import tiktoken
+        except ImportError as e:
+            raise UserError(f"the tiktoken tokenizer '{name}' needs tiktoken: pip install tiktoken "
+                            f"({_first_line(e)})") from None
         if os.path.isfile(name):
             from tiktoken.load import load_tiktoken_bpe
             try:

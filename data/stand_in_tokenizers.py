@@ -89,11 +89,17 @@ def stdlib_recipe(kind, out_dir):
     tokenizer (LLaMA-2-style, 32,000 ids, with BOS; GPT-2-style, 50,257 ids) trained on the training
     documents alone the first time, and kept in out_dir (tokenizer/ or gpt2_style.tiktoken)."""
     import dataprep
+    from configurator import UserError
     path = os.path.join(out_dir, 'tokenizer' if kind == 'llama' else 'gpt2_style.tiktoken')
+    packages = ['tokenizers', 'transformers' if kind == 'llama' else 'tiktoken']  # to train it, then to encode
 
     def source(args):
         made = stdlib_source(labelled=True)
         if not os.path.exists(path):
+            missing = [name for name in packages if importlib.util.find_spec(name) is None]
+            if missing:
+                raise UserError(f"the {kind} stand-in tokenizer needs {' and '.join(missing)}: "
+                                f"pip install {' '.join(missing)}")
             train = [text for split, text, _ in made.documents if split == 'train']
             print(f"training the {kind} stand-in tokenizer on {len(train):,} training documents -> {path}")
             if kind == 'llama':

@@ -24,12 +24,9 @@ import sys
 from dataclasses import dataclass, asdict
 
 TOOL_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root, for gpu_specs (standard library only)
+sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root, for gpu_specs and configurator (standard library only)
+from configurator import UserError  # noqa: E402  the project's one: a mistake of the user's, one line and exit 2
 from gpu_specs import PEAK_BF16_TFLOPS, gpu_model  # noqa: E402  the one GPU table train.py's MFU uses
-
-
-class UserError(Exception):
-    """A mistake in the command line or an input file: one line on stderr, exit 2."""
 
 
 # -----------------------------------------------------------------------------

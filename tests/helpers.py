@@ -15,8 +15,6 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 VOCAB = 257  # byte tokens: 0..255, 256 ends a document
 # a 2-layer, 64-wide model on CPU in fp32; the architecture comes from the config file

@@ -15,6 +15,8 @@ import torch
 import helpers
 from helpers import REPO, VOCAB, run
 
+pytestmark = pytest.mark.slow  # python bench.py runs (training steps)
+
 BENCH = ['--bench_iters=1', '--bench_warmup=1', '--batch_size=2']
 
 

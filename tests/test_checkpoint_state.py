@@ -8,6 +8,8 @@ import pytest
 
 import helpers
 
+pytestmark = pytest.mark.slow  # tests/state_probe.py trains, alone and under torchrun
+
 LAYOUTS = {'single': ([], None), 'ddp': ([], 2), 'zero1': (['--use_zero1=True'], 2),
            'fsdp2': (['--use_fsdp=True'], 2)}
 

@@ -14,9 +14,9 @@ import sys
 import pytest
 import torch
 
+from model import ModelConfig, Transformer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from model import ModelConfig, Transformer  # noqa: E402
 
 TOOL = os.path.join(ROOT, 'flops_parameter_counting', 'detailed_cost_analysis.py')
 spec = importlib.util.spec_from_file_location('detailed_cost_analysis', TOOL)
@@ -173,10 +173,11 @@ def test_jsonc_comments_and_strings():
 
 def test_standard_library_only():
     # -S: no site-packages at all, so torch and numpy cannot even be found
-    code = (f"import sys; sys.argv = ['x', '--validate']; sys.path.insert(0, {os.path.dirname(TOOL)!r}); "
+    code = ("import sys; sys.argv = ['x', '--validate']; "
             "import detailed_cost_analysis as t; rc = t.main(); "
             "assert not {'torch', 'numpy'} & set(sys.modules), sorted(sys.modules); sys.exit(rc)")
-    r = subprocess.run([sys.executable, '-S', '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, '-S', '-c', code], cwd=os.path.dirname(TOOL), capture_output=True, text=True,
+                       timeout=60)  # -c: the tool's folder, the working one, is where imports look first
     assert r.returncode == 0, r.stdout + r.stderr
 
 

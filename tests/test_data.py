@@ -18,11 +18,11 @@ import time
 import numpy as np
 import pytest
 
+import dataprep
+import loader
+from configurator import UserError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-import dataprep  # noqa: E402
-import loader  # noqa: E402
-from configurator import UserError  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('stand_in_tokenizers', os.path.join(REPO, 'data', 'stand_in_tokenizers.py'))
 stand_in = importlib.util.module_from_spec(_spec)

@@ -14,10 +14,10 @@ import sys
 import numpy as np
 import pytest
 
+import dataprep
+import helpers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-import dataprep  # noqa: E402
-import helpers  # noqa: E402
 
 stand_in = helpers.stand_in_tokenizers()
 

@@ -12,6 +12,8 @@ import pytest
 import helpers
 from helpers import load, train, train_args
 
+pytestmark = pytest.mark.slow  # torchrun and python train.py runs
+
 ITERS, HALF = 10, 5
 TOLERANCE = 1e-4  # max abs weight difference; summation order differs between layouts, nothing else
 LAYOUTS = {'ddp': [], 'zero1': ['--use_zero1=True'], 'fsdp2': ['--use_fsdp=True']}

@@ -21,6 +21,8 @@ import time
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # runs the docs' commands, the quick start's training among them
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ('README.md', 'docs/TRAINING_GUIDE.md', 'docs/TESTING.md', 'reference/stdlib_comparison/README.md')
 # seconds for one command: the quick start trains for about 3 minutes on 2 idle cores, and about 5 times
@@ -40,6 +42,7 @@ SKIPPED = {
     'pip install torch --index-url https://download.pytorch.org/whl/cpu':
         "installs packages (network); the test runs in the installed environment",
     'pip install -r requirements.txt': "installs packages (network); the test runs in the installed environment",
+    'pip install ".[test]"': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
     'python -m pytest -q -n 7 --dist loadgroup tests/gpu': GPU,
     'bash reference/stdlib_comparison/run.sh': GPU + " (four small runs, about 15 minutes on one H200)",
@@ -115,6 +118,10 @@ def check_prepare(proc, root):
     assert os.path.getsize(os.path.join(root, 'data/python_stdlib/train.bin')) > 10_000_000  # > 5M tokens
 
 
+QUICK_NUMBERS = re.compile(r"training loss falls from (\d+\.\d+) .*? to (\d+\.\d+) at iteration (\d+); the "
+                           r"validation loss is (\d+\.\d+) nats a byte, (\d+\.\d+) bits per byte", flags=re.S)
+
+
 def check_quick_start(proc, root):
     log = run_log(root, 'out-quick-llama')
     first, last = log['iters'][0]['loss'], log['iters'][-1]['loss']
@@ -122,6 +129,16 @@ def check_quick_start(proc, root):
     vals = [e['val_loss'] for e in log['evals']]
     assert vals == sorted(vals, reverse=True) and vals[-1] < 2.5, vals
     assert checkpoint(root, 'out-quick-llama')['iter_num'] == log['config']['max_iters']
+    # the numbers README quotes are this run's (to their 2 decimals; a CPU of another kind may round
+    # its float32 sums in another order)
+    with open(os.path.join(REPO, 'README.md')) as f:
+        quoted = QUICK_NUMBERS.search(f.read().replace('\n', ' '))
+    assert quoted, "README's quick-start numbers are not where this test reads them"
+    doc_first, doc_last, doc_iter, doc_val, doc_bpb = quoted.groups()
+    assert int(doc_iter) == log['iters'][-1]['iter']
+    for name, doc, actual in (('first loss', doc_first, first), ('last loss', doc_last, last),
+                              ('val loss', doc_val, vals[-1]), ('val bpb', doc_bpb, log['evals'][-1]['val_bpb'])):
+        assert abs(float(doc) - actual) <= 0.011, f"README's quick-start {name} {doc} is stale: the run gives {actual:.4f}"
 
 
 def check_samples(count, starts=''):

@@ -20,6 +20,8 @@ import helpers
 from helpers import REPO
 from loader import load_meta
 
+pytestmark = pytest.mark.slow  # trains the models it evaluates (python train.py)
+
 stand_in = helpers.stand_in_tokenizers()
 
 SOURCES = ('RedPajamaGithub', 'RedPajamaC4')

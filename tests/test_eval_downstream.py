@@ -21,6 +21,8 @@ import torch.nn.functional as F
 import helpers
 from helpers import REPO
 
+pytestmark = pytest.mark.slow  # trains the models it evaluates (python train.py)
+
 stand_in = helpers.stand_in_tokenizers()
 
 TRAIN = [f"Question: how do you open a jar {i}?\nAnswer: turn the lid. The cat sat on the mat number {i}."

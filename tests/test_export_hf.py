@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_DIR)
+import export_hf
+from checkpoint import CHECKPOINT_VERSION, save_checkpoint
+from configurator import UserError
+from test_model import tiny_model
 
-import export_hf  # noqa: E402
-from checkpoint import CHECKPOINT_VERSION, save_checkpoint  # noqa: E402
-from configurator import UserError  # noqa: E402
-from test_model import tiny_model  # noqa: E402
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TEXT = "the thing in the theatre, singing 123 times\n\n  über the end<|endoftext|>"
 
@@ -63,6 +62,7 @@ def same_logits(model, folder, **load_kwargs):
         return (model(idx)[0] - hf_model(idx).logits).abs().max().item() < 1e-4
 
 
+@pytest.mark.slow  # export_hf.py as a process, then two loads in transformers
 def test_cli_exports_loadable_folder(tmp_path):
     """The real command in a fresh process: no dataset found, so a note, and the model is exported."""
     model = tiny_model('llama', n_kv_head=2)

@@ -26,6 +26,7 @@ def tiny():
     return Transformer(ModelConfig(arch='llama', n_layer=2, n_head=4, n_embd=64, block_size=32, vocab_size=100))
 
 
+@pytest.mark.slow  # python train.py
 def test_fp8_on_cpu_is_a_one_line_error(tmp_path):
     data = helpers.make_dataset(tmp_path / 'data')
     out = tmp_path / 'out'

@@ -14,7 +14,7 @@ import pytest
 import helpers
 from helpers import REPO
 
-import bench  # helpers has put the repository on sys.path
+import bench
 import eval_bpb
 import eval_downstream
 import sample
@@ -88,6 +88,7 @@ def source_comments(script):
     return found
 
 
+@pytest.mark.slow  # `helps` runs the five scripts with --help, each a process that imports torch
 @pytest.mark.parametrize('script', SCRIPTS)
 def test_help_lists_every_key_with_default_and_meaning(script, helps):
     code, out, err, left = helps[script]
@@ -103,6 +104,7 @@ def test_help_lists_every_key_with_default_and_meaning(script, helps):
         assert meaning in listed[key], (key, listed[key])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script', SCRIPTS)
 def test_meanings_are_the_comments_of_the_defaults_block(script, helps):
     listed = key_lines(helps[script][1])
@@ -116,6 +118,7 @@ def test_meanings_are_the_comments_of_the_defaults_block(script, helps):
             assert re.fullmatch(re.escape(value) + r' *  # ' + re.escape(comment), listed[key]), (key, listed[key])
 
 
+@pytest.mark.slow
 def test_train_help_is_grouped_by_section_comments(helps):
     out = helps['train.py'][1]
     sections = re.findall(r'^# (.*)$', out, re.M)
@@ -126,6 +129,7 @@ def test_train_help_is_grouped_by_section_comments(helps):
     assert bench_out.index('# system') < bench_out.index('# bench.py') < bench_out.index('\nbench_iters ')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script,argv', [
     ('train.py', ['-h']),
     ('train.py', ['config/full_llama_1.36b.py', '--batch_size=4', '--help']),  # anywhere, nothing applied
@@ -147,6 +151,7 @@ def test_help_does_nothing_else(script, argv, helps, monkeypatch):
     assert shown.value.args[0] + '\n' == helps[script][1]
 
 
+@pytest.mark.slow  # the five scripts as processes
 def test_bad_key_is_still_a_one_line_error(tmp_path):
     procs = {s: launch(s, [f'--{typo}=1'], tmp_path) for s, (typo, _) in TYPOS.items()}
     for script, proc in procs.items():

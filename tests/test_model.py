@@ -3,16 +3,14 @@ optimizer groups, generation, presets and shape errors. CPU, fp32, tiny models."
 
 import math
 import os
-import sys
 
 import pytest
 import torch
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_DIR)
+from model import MODEL_FIELDS, ModelConfig, Transformer
+from hf_format import to_hf
 
-from model import MODEL_FIELDS, ModelConfig, Transformer  # noqa: E402
-from hf_format import to_hf  # noqa: E402
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PRODUCTION = {  # config file: (parameters, training FLOPs per token at 2048, decayed, not decayed)
     'full_llama_1.36b.py': (1_294_159_104, 8_341_802_496, 1_220_345_856, 73_813_248),

@@ -18,9 +18,9 @@ import sys
 import numpy as np
 import pytest
 
+import plot_runs
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-import plot_runs  # noqa: E402
 
 VOCAB = 256
 ALL_FIGURES = ['loss_vs_iter.png', 'loss_vs_tokens.png', 'loss_vs_time.png', 'lr.png', 'throughput.png']
@@ -100,6 +100,7 @@ def assert_real_png(path):
     assert len(np.unique(np.round(rgb * 255).astype(int), axis=0)) > 50, path  # coloured lines, text, grid
 
 
+@pytest.mark.slow  # the `runs` fixture trains two models (python train.py)
 def test_two_architectures_give_every_figure(runs, tmp_path):
     out = tmp_path / 'plots'
     result = plot(runs['llama'], runs['gpt2'], '--out', str(out))
@@ -112,6 +113,7 @@ def test_two_architectures_give_every_figure(runs, tmp_path):
         assert_real_png(out / name)
 
 
+@pytest.mark.slow
 def test_one_run_gets_all_but_the_comparison(runs, tmp_path):
     out = tmp_path / 'plots'
     result = plot(runs['gpt2'], '--out', str(out))
@@ -123,6 +125,7 @@ def test_one_run_gets_all_but_the_comparison(runs, tmp_path):
         assert_real_png(out / name)
 
 
+@pytest.mark.slow
 def test_lines_hold_the_logged_numbers(runs):
     loaded = plot_runs.load_runs([runs['llama'], runs['gpt2']])
     figures = plot_runs.build_figures(loaded)
@@ -160,6 +163,7 @@ def published_loss(law, n, d):
     return E + A / n ** alpha + B / d ** beta
 
 
+@pytest.mark.slow
 def test_comparison_draws_val_loss_and_both_fits(runs):
     loaded = plot_runs.load_runs([runs['llama'], runs['gpt2']])
     figures = plot_runs.build_figures(loaded)
@@ -190,6 +194,7 @@ def test_comparison_draws_val_loss_and_both_fits(runs):
                 assert all(math.isfinite(y) for y in ys)
 
 
+@pytest.mark.slow
 def test_out_dir_means_its_newest_log_and_jsonl_means_its_twin(runs, tmp_path):
     out_dir = tmp_path / 'out-llama'
     shutil.copytree(runs['llama'], out_dir)
@@ -211,6 +216,7 @@ def test_resumed_run_wall_time_keeps_counting():
     assert [r['wall'] for r in records] == pytest.approx([1.0, 2.0, 2.5, 3.5, 3.7])
 
 
+@pytest.mark.slow
 def test_user_mistakes_are_one_line_and_exit_2(runs, tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
@@ -299,6 +305,7 @@ def bpb_logs(tmp_path):
     return {arch: (write_log(tmp_path, f'out-{arch}', hand_log(arch)), hand_log(arch)) for arch in SHAPES}
 
 
+@pytest.mark.slow  # plot_runs.py as a process, rendering every figure
 def test_bpb_logs_give_the_comparison_in_bits_per_byte(bpb_logs, tmp_path):
     out = tmp_path / 'plots'
     result = plot(*[out_dir for out_dir, _ in bpb_logs.values()], '--out', str(out))
@@ -394,6 +401,7 @@ def test_runs_with_other_passes_name_their_epochs(bpb_logs):
     assert 'gpt2 (out-gpt2) 0.683' in axes_text(fig) + ' '.join(t.get_text() for t in fig.axes[0].texts)
 
 
+@pytest.mark.slow
 def test_old_logs_plot_per_token_with_a_note(tmp_path):
     dirs = [write_log(tmp_path, f'out-{arch}', hand_log(arch, with_bytes=False)) for arch in SHAPES]
     out = tmp_path / 'plots'

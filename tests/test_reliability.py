@@ -18,6 +18,8 @@ import torch
 import helpers
 from helpers import load, train, train_args
 
+pytestmark = pytest.mark.slow  # python train.py runs (kills, resumes, bad inputs)
+
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):

@@ -13,12 +13,15 @@ import re
 import shutil
 import signal
 
+import pytest
 import torch
 
 import checkpoint
 
 import helpers
 import train
+
+pytestmark = pytest.mark.slow  # python train.py runs, stopped and resumed
 
 
 def tiny_run(tmp_path, **overrides):

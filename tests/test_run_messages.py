@@ -10,6 +10,8 @@ import pytest
 import helpers
 from helpers import train, train_args
 
+pytestmark = pytest.mark.slow  # python train.py runs
+
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

@@ -12,6 +12,8 @@ import torch
 import helpers
 from test_model import tiny_model
 
+pytestmark = pytest.mark.slow  # python train.py and sample.py runs
+
 BYTES = 257  # the byte tokenizer's vocabulary: 0..255, 256 ends a document
 
 

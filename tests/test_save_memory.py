@@ -17,6 +17,8 @@ import pytest
 
 import helpers
 
+pytestmark = pytest.mark.slow  # tests/save_memory_probe.py under torchrun
+
 MODEL = ['--n_layer=8', '--n_head=12', '--n_kv_head=12', '--n_embd=768']  # 57,030,912 parameters
 LAYOUTS = {'ddp': [], 'zero1': ['--use_zero1=True'], 'fsdp2': ['--use_fsdp=True']}
 

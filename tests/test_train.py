@@ -16,6 +16,8 @@ import torch
 import helpers
 from helpers import REPO, VOCAB, load, run, train, train_args
 
+pytestmark = pytest.mark.slow  # python train.py runs
+
 ITERS = 20
 
 

@@ -17,6 +17,8 @@ from checkpoint import load_checkpoint, model_from_checkpoint
 from loader import TokenBatches, load_meta
 from test_eval_bpb import SOURCES, runs  # noqa: F401  runs: the module's datasets and tiny trained models
 
+pytestmark = pytest.mark.slow  # python train.py runs
+
 
 def direct_eval(data, out):
     """(val loss per token, {source or 'all': [nats, bytes]}, windows) over the evaluation's windows: the

@@ -34,9 +34,9 @@ for seed in $seeds; do
 done
 
 python plot_runs.py "${runs[@]}" --out $here/figures
-for out in "${runs[@]}"; do  # what the table is made from, kept small: no checkpoints
-  mkdir -p $here/runs/$out
-  cp "$out"/run_*.json $here/runs/$out/
+for out in "${runs[@]}"; do  # what the table is made from, kept small: this run's log and results, no checkpoints
+  rm -rf $here/runs/$out && mkdir -p $here/runs/$out
+  cp "$(ls -t "$out"/run_*.json | head -n 1)" $here/runs/$out/
   cp "$out"/downstream_iter*.json "$out"/bpb_val_iter*.json $here/runs/$out/ 2>/dev/null || true
 done
 python $here/summarize.py "${runs[@]/#/$here/runs/}" --out $here/results.json

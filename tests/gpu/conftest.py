@@ -1,7 +1,12 @@
 """
 The GPU suite: skipped, with the reason, where no CUDA device exists. Each run on a GPU appends one
-JSON line to tests/gpu/results.jsonl: date, GPU, torch and CUDA versions, the git commit, each
-check's outcome, time and measurements, and the totals.
+JSON line (date, GPU, torch and CUDA versions, the git commit, each check's outcome, time and
+measurements, and the totals) to tests/gpu/results.local.jsonl, which git ignores, so a run leaves
+the tree clean. tests/gpu/results.jsonl is the committed record: to add a run to it, name it in
+GPU_SUITE_RESULTS (any path, relative to the working folder), or append its line from the local file:
+
+    GPU_SUITE_RESULTS=tests/gpu/results.jsonl python -m pytest -q -n 7 --dist loadgroup tests/gpu
+    tail -n 1 tests/gpu/results.local.jsonl >> tests/gpu/results.jsonl
 """
 import json
 import os
@@ -15,8 +20,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path[:0] = [os.path.dirname(HERE), REPO]  # tests/helpers.py, the repo's modules
-RESULTS = os.path.join(HERE, 'results.jsonl')
+RESULTS = os.path.join(HERE, 'results.local.jsonl')  # GPU_SUITE_RESULTS, where set, names another file
 _checks, _start = {}, time.time()
 
 
@@ -79,5 +83,5 @@ def pytest_sessionfinish(session, exitstatus):
                 gpu=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
                 commit=git_commit(), checks=checks, totals=dict(totals, seconds=round(time.time() - _start, 1)),
                 command=' '.join(['python -m pytest', *session.config.invocation_params.args]))
-    with open(RESULTS, 'a') as f:
+    with open(os.environ.get('GPU_SUITE_RESULTS') or RESULTS, 'a') as f:
         f.write(json.dumps(line) + '\n')
