@@ -4,7 +4,8 @@ Environment check: packages and versions, GPUs, bf16, flash attention, and each 
     python test_imports.py
 
 Exits non-zero only when a required package (requirements.txt, the core) is missing; everything
-else is reported, an optional package with the extra of pyproject.toml that installs it. Without a GPU it says so and exits 0: the small configs train on CPU.
+else is reported, an optional package with the extra of pyproject.toml that installs it. Without a
+GPU it says so and exits 0: the small configs train on CPU. --help prints this and exits.
 """
 
 import importlib
@@ -130,4 +131,7 @@ def main():
 
 
 if __name__ == '__main__':
+    if set(sys.argv[1:]) & {'--help', '-h'}:
+        print(__doc__.strip())
+        sys.exit(0)
     sys.exit(main())

@@ -229,3 +229,30 @@ zeta    = 'z'
     assert os.listdir(work) == []
     code, out, err = finish(launch(str(script), ['--gamma=3'], work, env=helpers.env(PYTHONPATH=REPO)))
     assert code == 0 and os.listdir(work) == ['ran'], err
+
+
+# every script a user runs, with what its --help must say first
+EVERY_SCRIPT = ['train.py', 'sample.py', 'bench.py', 'eval_bpb.py', 'eval_downstream.py', 'export_hf.py', 'plot_runs.py',
+                'dataprep.py', 'test_imports.py', 'flops_parameter_counting/detailed_cost_analysis.py',
+                'data/python_stdlib/prepare.py', 'data/slimpajama_6b_llama/prepare.py',
+                'data/slimpajama_6b_gpt2/prepare.py', 'data/stdlib_llama/prepare.py', 'data/stdlib_gpt2/prepare.py',
+                'data/stand_in_tokenizers.py', 'reference/stdlib_comparison/make_tasks.py',
+                'reference/stdlib_comparison/summarize.py']
+
+
+@pytest.mark.slow  # a process for each script
+def test_every_script_answers_help_with_usage_and_exit_0(tmp_path):
+    """--help prints a usage line and exits 0, doing nothing else, for every script a user runs; its
+    one-line summary, where it has one, is not cut mid-sentence."""
+    procs = {s: subprocess.Popen([sys.executable, os.path.join(REPO, s), '--help'], cwd=tmp_path, env=helpers.env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in EVERY_SCRIPT}
+    for script, proc in procs.items():
+        out, err = proc.communicate(timeout=helpers.TIMEOUT)
+        assert proc.returncode == 0, f"{script} --help exited {proc.returncode}: {err[-500:]}"
+        assert re.search(r'usage:', out, flags=re.I) or script == 'test_imports.py', (script, out[:300])
+        paragraphs = [p for p in out.split('\n\n') if p.strip() and not p.lower().startswith('usage:')]
+        if paragraphs and script != 'test_imports.py':  # argparse's or configurator's summary, after usage
+            summary = ' '.join(paragraphs[0].split())
+            assert not re.search(r'(\b(and|or|the|a|an|of|to|that|with|on|in|by|for|scaling)|[,;(])$', summary), \
+                (script, 'cut mid-sentence', summary)
+    assert os.listdir(tmp_path) == []  # nothing written
