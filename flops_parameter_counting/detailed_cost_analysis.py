@@ -4,8 +4,8 @@ What a model costs and what it buys: parameters, FLOPs, memory, time, and the pr
 The loss is what scaling laws predict. Standard library only, so it runs on a laptop without torch.
 
 Forward (from a model):
-    python flops_parameter_counting/detailed_cost_analysis.py --model_config configs/models/llama_1.36b.json
-    python detailed_cost_analysis.py --model_config configs/models/gpt2_1.36b.json --tokens 6.5e9 \
+    python flops_parameter_counting/detailed_cost_analysis.py --model_config config/full_llama_1.36b.py
+    python detailed_cost_analysis.py --model_config config/full_gpt2_1.36b.py --tokens 6.5e9 \
         --gpu H20 --num_gpus 4 --mfu 0.35 --batch_size 8 --json
 Backward (from a compute budget) and verify (a given N and D):
     python detailed_cost_analysis.py --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc
@@ -17,6 +17,7 @@ Formulas and sources: README.md beside this file.
 """
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -499,13 +500,64 @@ def skip_blank(text, i):
 
 def resolve_path(path, *dirs):
     """The first existing of: path as given (relative to the cwd), then under each of dirs, then
-    under this tool's folder (so configs/models/x.json works from the repo root too)."""
+    under this tool's folder (so configs/scaling_laws/... works from the repo root too)."""
     candidates = [path] + [os.path.join(d, path) for d in dirs] + [os.path.join(TOOL_DIR, path)]
     for candidate in candidates if not os.path.isabs(path) else [path]:
         if os.path.isfile(candidate):
             return candidate
     raise UserError(f"no such file: {path} (looked in the current directory"
                     + (", " + ", ".join(dirs) if dirs else "") + f" and {TOOL_DIR})")
+
+
+REPO_DIR = os.path.dirname(TOOL_DIR)
+# the project's config keys (train.py's, as a config/*.py file sets them) -> Hugging Face config names
+PROJECT_KEYS = {'arch': 'architecture', 'n_embd': 'hidden_size', 'n_layer': 'num_hidden_layers',
+                'n_head': 'num_attention_heads', 'n_kv_head': 'num_key_value_heads', 'd_ff': 'intermediate_size',
+                'vocab_size': 'vocab_size', 'block_size': 'max_position_embeddings',
+                'tie_embeddings': 'tie_word_embeddings', 'bias': 'bias'}
+PRESET_ONLY = ('norm', 'norm_placement', 'position', 'mlp')  # keys the two presets fix here
+
+
+def train_defaults():
+    """train.py's defaults (its top-level assignments of literal values), read without importing it:
+    what a config file is run over, as train.py runs it."""
+    with open(os.path.join(REPO_DIR, 'train.py'), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    defaults = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass  # not a literal: not a configuration key
+    return defaults
+
+
+def load_project_config(path):
+    """The model of one of the project's config files (config/*.py, Python, executed over train.py's
+    defaults as train.py does), as Hugging Face config names: the shapes are read from the configs
+    themselves, never copied."""
+    namespace = train_defaults()
+    try:
+        with open(path, encoding='utf-8') as f:
+            exec(compile(f.read(), path, 'exec'), {}, namespace)
+    except (OSError, SyntaxError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read the config file: {e}") from None
+    set_apart = [k for k in PRESET_ONLY if namespace.get(k) is not None]
+    if set_apart:
+        raise UserError(f"{path} sets {', '.join(set_apart)}: this tool counts the llama and gpt2 presets only")
+    if namespace.get('vocab_size') is None:
+        raise UserError(f"{path} leaves vocab_size to its dataset: give it with a model JSON, or set it in the config")
+    return {hf: namespace[key] for key, hf in PROJECT_KEYS.items() if namespace.get(key) is not None}
+
+
+def load_model_config(path, *dirs):
+    """(path found, model config as Hugging Face names) from a project config (config/*.py) or a model
+    JSON (Hugging Face's config.json names), looked for as resolve_path does, and in the repo root."""
+    path = resolve_path(path, *dirs, REPO_DIR)
+    if path.endswith('.py'):
+        return path, load_project_config(path)
+    return load_jsonc(path)
 
 
 def load_jsonc(path, *dirs):
@@ -692,7 +744,7 @@ def backward(cfg, path):
     if 'verify' in cfg:
         v = cfg['verify']
         if 'model_config' in v:
-            model_path, model_cfg = load_jsonc(v['model_config'], os.path.dirname(path))
+            model_path, model_cfg = load_model_config(v['model_config'], os.path.dirname(path))
             s = shape_from_config(model_cfg, os.path.basename(model_path))
             n, label = sum(count_parameters(s).values()), v['model_config']
         elif 'parameters' in v:
@@ -759,7 +811,7 @@ def validate():
     check("Llama-2-70B parameters, GQA 64/8 (Hugging Face)", params(hf('llama', 80, 8192, 64, 32000, 4096, num_key_value_heads=8,
                                                                         intermediate_size=28672)), 68_976_648_192, 0)
     for name, expected in (('llama_1.36b', 1_294_159_104), ('gpt2_1.36b', 1_404_968_832)):
-        model_path, cfg = load_jsonc(f'configs/models/{name}.json')
+        model_path, cfg = load_model_config(f'config/full_{name}.py')
         check(f"{name} parameters (config/full_{name}.py)", params(shape_from_config(cfg, name)), expected, 0)
     check("GPT-3 175B training compute, 6ND at 300B tokens (Brown et al. 2020, Table D.1: 3.14e23)",
           6 * params(gpt3) * 300e9, 3.14e23, 0.01, '{:.4g}')
@@ -800,7 +852,8 @@ def validate():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model_config', help="model JSON (Hugging Face names); relative to the cwd or this folder")
+    parser.add_argument('--model_config', help="the project's config file (config/*.py) or a model JSON (Hugging Face "
+                                               "names); relative to the cwd, the repo root or this folder")
     parser.add_argument('--backward_config', help="compute budget / verify JSONC (see README.md)")
     parser.add_argument('--validate', action='store_true', help="check against published figures; exit 1 on a failure")
     parser.add_argument('--json', action='store_true', help="print the results as one JSON object")
@@ -844,7 +897,7 @@ def main(argv=None):
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
     if not 0 < args.mfu <= 1:
         raise UserError(f"--mfu is a fraction in (0, 1], got {args.mfu}")
-    path, cfg = load_jsonc(args.model_config)
+    path, cfg = load_model_config(args.model_config)
     s = shape_from_config(cfg, os.path.basename(path))
     seq_len = args.seq_len or s.block_size
     if not 0 < seq_len <= s.block_size:

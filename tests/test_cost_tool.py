@@ -25,9 +25,8 @@ spec.loader.exec_module(cost)
 
 
 def preset_shape(name):
-    """The cost tool's shape of a model preset in flops_parameter_counting/configs/models."""
-    with open(os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models', f'{name}.json')) as f:
-        return cost.shape_from_config(json.load(f))
+    """The cost tool's shape of a production config (config/full_{name}.py), read from the config itself."""
+    return cost.shape_from_config(cost.load_model_config(os.path.join(ROOT, 'config', f'full_{name}.py'))[1])
 
 
 def run_tool(*args, cwd=ROOT):
@@ -93,7 +92,7 @@ def test_validate_passes():
 @pytest.mark.parametrize('name, params', [('llama_1.36b', 1_294_159_104), ('gpt2_1.36b', 1_404_968_832)])
 def test_production_shapes_json(name, params):
     # the path relative to the tool's folder works from the repo root
-    r = run_tool('--model_config', f'configs/models/{name}.json', '--json', '--tokens', '6.5e9')
+    r = run_tool('--model_config', f'config/full_{name}.py', '--json', '--tokens', '6.5e9')
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out['parameters']['total'] == params == sum(out['parameters']['components'].values())
@@ -112,7 +111,7 @@ def test_production_shapes_json(name, params):
 def test_production_flops_per_token():
     with torch.device('meta'):
         model = Transformer(ModelConfig(arch='llama', n_layer=18, n_head=18, n_embd=2304, block_size=2048))
-    out = json.loads(run_tool('--model_config', 'configs/models/llama_1.36b.json', '--json').stdout)
+    out = json.loads(run_tool('--model_config', 'config/full_llama_1.36b.py', '--json').stdout)
     assert out['flops_per_token']['training'] == model.flops_per_token() == 8_341_802_496
 
 
@@ -185,15 +184,15 @@ def test_standard_library_only():
     (['--model_config', 'no/such/file.json'], 'no such file'),
     (['--model_config', '{bad}'], 'architecture'),
     (['--model_config', '{missing}'], 'missing num_hidden_layers'),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--gpu', 'V100'], 'unknown GPU'),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--mfu', '40'], '--mfu'),
+    (['--model_config', 'config/full_llama_1.36b.py', '--gpu', 'V100'], 'unknown GPU'),
+    (['--model_config', 'config/full_llama_1.36b.py', '--mfu', '40'], '--mfu'),
     (['--backward_config', '{bad}'], 'budget'),
     ([], '--model_config'),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '1.5'], 'in (0, 1]'),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.8'], 'below 0.840'),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.9', '--eager'],
+    (['--model_config', 'config/full_llama_1.36b.py', '--activation_memory_budget', '1.5'], 'in (0, 1]'),
+    (['--model_config', 'config/full_llama_1.36b.py', '--activation_memory_budget', '0.8'], 'below 0.840'),
+    (['--model_config', 'config/full_llama_1.36b.py', '--activation_memory_budget', '0.9', '--eager'],
      "torch.compile's partitioner"),
-    (['--model_config', 'configs/models/llama_1.36b.json', '--activation_memory_budget', '0.9', '--batch_size', '1'],
+    (['--model_config', 'config/full_llama_1.36b.py', '--activation_memory_budget', '0.9', '--batch_size', '1'],
      'too small against the weights'),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
@@ -255,7 +254,7 @@ def test_activation_memory_budget_estimate_matches_measured_peak():
 
 def test_memory_options_on_the_command_line():
     def total(*extra):
-        out = json.loads(run_tool('--model_config', 'configs/models/llama_1.36b.json', '--json', *extra).stdout)
+        out = json.loads(run_tool('--model_config', 'config/full_llama_1.36b.py', '--json', *extra).stdout)
         return out['memory']['per_gpu']['plain']['total allocated'], out['memory']
     compiled, mem = total()
     assert (mem['residual_dtype'], mem['compiled']) == ('compute', True)  # the production configs
@@ -264,7 +263,7 @@ def test_memory_options_on_the_command_line():
     assert mem['compiled'] is False and eager > compiled
     # eager saves the norms' fp32 input either way (model.py's x.float() or the fp32 stream itself)
     assert total('--eager', '--residual_dtype', 'float32')[0] == eager
-    assert run_tool('--model_config', 'configs/models/llama_1.36b.json', '--residual_dtype', 'fp8').returncode == 2
+    assert run_tool('--model_config', 'config/full_llama_1.36b.py', '--residual_dtype', 'fp8').returncode == 2
 
 
 def test_eager_estimate_matches_the_earlier_eager_check():
@@ -303,3 +302,29 @@ def test_activation_terms_match_the_compiled_block_on_cpu(arch, tmp_path):
     cpu_layernorm_stats = 2 * 2 * (cost.FP32 - cost.BF16) if arch == 'gpt2' else 0
     assert seen['bytes_per_token_per_block'] == predicted - cpu_layernorm_stats, (seen, predicted, r.stdout[-2000:])
     assert seen['weight_copies_saved']
+
+
+def test_project_configs_are_read_as_train_py_reads_them():
+    """--model_config config/*.py: the shape comes from the config file run over train.py's defaults
+    (no copy of it in another file), and its parameter count is model.py's for every config that
+    fixes its vocabulary; one that leaves it to its dataset is a one-line error."""
+    import glob
+
+    import torch
+
+    import train
+    from model import Transformer
+    checked = 0
+    for path in sorted(glob.glob(os.path.join(ROOT, 'config', '*.py'))):
+        c = train.parse_config([path])
+        if c.vocab_size is None:
+            r = run_tool('--model_config', os.path.relpath(path, ROOT))
+            assert r.returncode == 2 and 'leaves vocab_size to its dataset' in r.stderr
+            continue
+        with torch.device('meta'):
+            model = Transformer(train.model_config(c, None, c.vocab_size))
+        shape = cost.shape_from_config(cost.load_model_config(path)[1])
+        assert sum(cost.count_parameters(shape).values()) == model.num_params(), path
+        assert cost.palm_flops_per_token(shape, shape.block_size) == model.flops_per_token(shape.block_size), path
+        checked += 1
+    assert checked >= 6  # the 1.36B, sweep, comparison and fp8-check configs

@@ -233,8 +233,8 @@ RUN = {
     'torchrun --standalone --nproc_per_node=2 train.py config/quick_llama.py --gradient_accumulation_steps=2 '
     '--max_iters=20 --eval_interval=10 --out_dir=out-quick-llama-2cpu': check_two_processes,
     'python train.py --help': check_printed('eval_only', 'use_fsdp', 'process group backend on GPU'),
-    f'{COST} --model_config configs/models/llama_1.36b.json': check_printed('1,294,159,104', '2.7469', '2.6787'),
-    f'{COST} --model_config configs/models/gpt2_1.36b.json': check_printed('1,404,968,832', '2.7380', '2.6695'),
+    f'{COST} --model_config config/full_llama_1.36b.py': check_printed('1,294,159,104', '2.7469', '2.6787'),
+    f'{COST} --model_config config/full_gpt2_1.36b.py': check_printed('1,404,968,832', '2.7380', '2.6695'),
     f'{COST} --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc':
         check_printed('N = 1,294,159,104', 'loss 2.7469', 'loss 2.6787'),
     f'{COST} --validate': check_validate,
@@ -253,7 +253,7 @@ RUN = {
     'python -c "from transformers import AutoModelForCausalLM as M; '
     'print(M.from_pretrained(\'hf-quick-llama\').num_parameters())"': check_hf_load,
     # the memory table of docs/TRAINING_GUIDE.md section 10 (LLaMA, 2 GPUs: DDP / ZeRO-1 / FSDP2)
-    f'{COST} --model_config configs/models/llama_1.36b.json --gpu H20 --num_gpus 2 --batch_size 8 --mfu 0.574':
+    f'{COST} --model_config config/full_llama_1.36b.py --gpu H20 --num_gpus 2 --batch_size 8 --mfu 0.574':
         check_printed('45.68 GiB', '40.86 GiB', '34.99 GiB', '50.85 GiB', '2 x H20 (148 TFLOP/s'),
 }
 
