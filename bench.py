@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import parallelize
 import train
 from configurator import UserError, run_cli
 from gpu_specs import gpu_model, usual_matmul_tflops
@@ -49,7 +50,7 @@ BENCH_DEFAULTS = dict(
     bench_iters=5,          # timed optimizer steps
     bench_warmup=2,         # untimed optimizer steps first (compilation, allocator warm-up)
     bench_sweep=False,      # try micro-batches upward until one does not fit, each in a fresh process
-    bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',
+    bench_sweep_sizes='1,2,4,6,8,10,12,16,20,24,32',  # the micro-batches bench_sweep tries, in order
     bench_out='bench_results.local.jsonl',  # untracked; --bench_out=perf/bench_results.jsonl records in the repo
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
     bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio; 'bf16' (with fp8=True) = ours in fp8, then in bf16
@@ -117,13 +118,13 @@ def dataset_vocab_size(c):
 def run(c, implementation=''):
     """Time one model: implementation '' = this project's as configured, 'hf' = Hugging Face's,
     'bf16' = this project's with fp8=False. Returns the result (the JSON line's fields, less the
-    matmul check's); the Trainer is gone on return."""
+    matmul check's); the Training is gone on return."""
     if implementation == 'bf16':
         c = SimpleNamespace(**{**vars(c), 'fp8': False})
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
     c.init_from, c.overwrite = "scratch", True  # bench.py reads and writes no checkpoint
-    s = train.setup(c, make_batches=SyntheticBatches)  # a train.Trainer
+    s = train.setup(c, make_batches=SyntheticBatches)  # a train.Training: the run's parts
     if implementation == 'hf':
         s = with_hf_model(s)
         gc.collect()  # our model's copy on the device, released
@@ -192,7 +193,7 @@ def release_device_memory(c):
 
 class HFCausalLM(nn.Module):
     """Hugging Face's LlamaForCausalLM / GPT2LMHeadModel behind model.Transformer's interface, so that
-    train.parallelize, train.build_optimizer and train.train_step run it unchanged. forward(x, y)
+    parallelize.parallelize, parallelize.build_optimizer and train.train_step run it unchanged. forward(x, y)
     returns (logits or None, loss), the loss being ours: the mean cross entropy over all target
     tokens, on fp32 logits (y is already shifted; HF's own labels= loss would shift again)."""
 
@@ -253,14 +254,14 @@ def check_bf16_baseline(c):
     """bench_baseline='bf16' compares an fp8 run with the same run in bf16, in one process."""
     if not c.fp8:
         raise UserError("bench_baseline='bf16' times fp8=True against the same run in bf16: add --fp8=True")
-    train.check_fp8(c, c.device.split(':')[0])  # before any work: a GPU with FP8 matmuls, torchao
+    parallelize.check_fp8(c, c.device.split(':')[0])  # before any work: a GPU with FP8 matmuls, torchao
     if 'RANK' in os.environ:
         raise UserError("bench_baseline='bf16' runs in one process (each ratio from one GPU): run it without torchrun")
 
 
 def with_hf_model(s):
-    """The Trainer with Hugging Face's model in place of ours: the same shape and initial weights
-    (export_hf.to_hf), SDPA attention, then train.py's own parallelize (torch.compile, DDP) and
+    """The Training with Hugging Face's model in place of ours: the same shape and initial weights
+    (export_hf.to_hf), SDPA attention, then parallelize.py's parallelize (torch.compile, DDP) and
     build_optimizer (fused AdamW on CUDA) applied to it."""
     from hf_format import to_hf
     c = s.config
@@ -272,8 +273,8 @@ def with_hf_model(s):
     hf.config.use_cache = False
     model = HFCausalLM(hf, s.raw_model.flops_per_token(c.block_size), c.block_size).to(c.device).train()
     s = dataclasses.replace(s, raw_model=model, model=None, optimizer=None)  # ours dropped
-    return dataclasses.replace(s, model=train.parallelize(model, c, s.ranks, s.device),
-                               optimizer=train.build_optimizer(model, c, s.device))
+    return dataclasses.replace(s, model=parallelize.parallelize(model, c, s.ranks, s.device),
+                               optimizer=parallelize.build_optimizer(model, c, s.device))
 
 
 # -----------------------------------------------------------------------------

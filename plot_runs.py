@@ -18,17 +18,16 @@ the loss per token against tokens and FLOPs with the Hoffmann and Besiroglu refe
 without val_bpb (older logs, a dataset without a byte table) get the per-token figure as
 arch_comparison.png, titled per token, and a printed note.
 
-Reads train.py's run log out_dir/run_YYYYMMDD_HHMMSS.json (see RunLog in train.py); an out_dir
+Reads train.py's run log out_dir/run_YYYYMMDD_HHMMSS.json (runlog.py); an out_dir
 stands for its newest run log. Headless: figures are drawn on matplotlib's Agg canvas, no display.
 """
 
 import argparse
-import glob
-import json
 import os
 import sys
 
 from configurator import UserError, run_cli
+from runlog import add_wall_time, read_run_log
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(REPO_DIR, 'flops_parameter_counting'))
@@ -69,53 +68,8 @@ class Run:
             add_wall_time(records)
 
 
-def add_wall_time(records):
-    """'wall': seconds since the run first started. A record's 'time' counts from its own process's
-    start, so it falls back to ~0 after a resume; later segments continue from the last record before."""
-    offset, previous = 0.0, None
-    for record in records:
-        t = record.get('time')
-        if t is None:
-            continue
-        if previous is not None and t < previous:
-            offset += previous
-        record['wall'] = offset + t
-        previous = t
-
-
-def resolve_log(path):
-    """A run log's path from a run_*.json file, its .jsonl twin, or an out_dir (its newest run log)."""
-    if not os.path.exists(path):
-        raise UserError(f"{path} does not exist: give a run log (out_dir/run_*.json) or an out_dir holding one")
-    if os.path.isdir(path):
-        logs = sorted(glob.glob(os.path.join(path, 'run_*.json')))  # run_YYYYMMDD_HHMMSS: newest last
-        if not logs:
-            raise UserError(f"{path} holds no run log (run_*.json): is it a train.py out_dir?")
-        return logs[-1]
-    if path.endswith('.jsonl'):  # the JSON-lines twin lacks the header (config, env): read the .json
-        twin = path[:-len('.jsonl')] + '.json'
-        if not os.path.isfile(twin):
-            raise UserError(f"{path} is a run log's JSON-lines twin and its {os.path.basename(twin)} is missing: "
-                            f"pass the .json run log")
-        return twin
-    return path
-
-
 def load_run(path):
-    log_path = resolve_log(path)
-    try:
-        with open(log_path) as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read {log_path}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{log_path} is not valid JSON ({e}): give a run log written by train.py") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{log_path} is not a train.py run log (not a JSON object)")
-    missing = [key for key in ('env', 'iters', 'evals') if key not in data]
-    if missing or not isinstance(data['env'], dict) or not all(isinstance(data[k], list) for k in ('iters', 'evals')):
-        raise UserError(f"{log_path} is not a train.py run log (it lacks {', '.join(missing) or 'a valid env, iters or evals'})")
-    return Run(log_path, data)
+    return Run(*read_run_log(path))
 
 
 def load_runs(paths):

@@ -8,11 +8,17 @@ Train a LLaMA- or GPT-2-style model, on one process or under torchrun (DDP, ZeRO
 
 The globals below are the defaults; a config file and --key=value overrides replace them
 (configurator.py). Read top to bottom: defaults, setup (distributed, device, data, model,
-optimizer), the training step, checkpoints and logs, the loop.
+optimizer), the training step, checkpoints and logs, the loop. How the model is spread over devices
+(DDP, ZeRO-1, FSDP2, torch.compile, FP8, activation checkpointing) is parallelize.py's; the run
+log's format is runlog.py's; the checkpoint's is checkpoint.py's.
+
+Two names recur: `c` is the effective configuration (parse_config: a namespace of the keys below),
+and `t` is a Training (setup()'s result: c, the ranks, device, data, model and optimizer).
+A micro-step is one forward and backward of batch_size rows; gradient_accumulation_steps of them,
+summed over all ranks, make one optimizer step (an iteration).
 """
 
 import contextlib
-import json
 import math
 import os
 import resource
@@ -36,6 +42,8 @@ from configurator import Configurator, UserError, annotation_types, format_confi
 from gpu_specs import peak_tflops as gpu_peak_tflops
 from loader import Batches, TokenBatches, check_vocabulary, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
+from parallelize import build_optimizer, check_fp8, fp8_scales_after_step, parallelize
+from runlog import RunLog
 
 # -----------------------------------------------------------------------------
 # defaults: every key here can be set by a config file or --key=value
@@ -50,8 +58,8 @@ always_save_checkpoint = True  # save at every evaluation; False: ckpt.pt keeps 
 init_from = 'scratch'        # 'scratch' | 'resume' (from out_dir/ckpt.pt, or ckpt_last.pt where that is later)
 overwrite = False            # allow a scratch run to replace a run whose out_dir holds a checkpoint
 # logging
-wandb_log = False
-wandb_project = 'llm-pretrain'
+wandb_log = False            # log to Weights & Biases (pip install wandb)
+wandb_project = 'llm-pretrain'  # the W&B project the run goes to
 wandb_run_name = 'run'       # the W&B run's name
 tensorboard_log = False      # event files under out_dir/tensorboard
 # data
@@ -61,35 +69,35 @@ batch_size = 12              # micro-batch size per rank
 data_order = 'epoch'         # 'epoch': each pass reads every training window once, in a seeded order; 'random': with replacement
 # model (every ModelConfig field; None = the arch preset's value; vocab_size None = the dataset's)
 arch = 'llama'               # 'llama' | 'gpt2': the preset that fills the model keys left at None
-n_layer = 12
-n_head = 12
+n_layer = 12                 # Transformer blocks
+n_head = 12                  # attention heads (head size n_embd / n_head)
 n_kv_head = None             # None = n_head; fewer = grouped-query attention
-n_embd = 768
+n_embd = 768                 # model width: the residual stream's size
 d_ff = None                  # MLP hidden size; None = the preset's rule
-block_size = 1024
-vocab_size = None
+block_size = 1024            # context length in tokens: each training row is block_size targets
+vocab_size = None            # None = the dataset's (meta.pkl); larger pads it (50257 -> 50304)
 bias = None                  # biases in linear layers and LayerNorm
-dropout = 0.0
+dropout = 0.0                # dropout on attention and residual branches (0 for pretraining)
 norm = None                  # 'rmsnorm' | 'layernorm'
-norm_eps = None
+norm_eps = None              # the norms' epsilon
 norm_placement = None        # 'pre' | 'post'
 position = None              # 'rope' | 'learned'
-rope_theta = None
+rope_theta = None            # RoPE's base (position='rope')
 mlp = None                   # 'swiglu' | 'gelu'
 tie_embeddings = None        # the output layer shares the input embedding's matrix
 residual_dtype = None        # 'float32' (preset) | 'compute': the residual stream in autocast's dtype
 # AdamW
-learning_rate = 6e-4
+learning_rate = 6e-4         # peak learning rate, after warmup
 max_iters = 600000           # optimizer steps in all
 weight_decay = 0.1           # AdamW decay of the matmul weights (not norms, biases or untied embeddings)
-beta1 = 0.9
-beta2 = 0.95
+beta1 = 0.9                  # AdamW's first-moment decay
+beta2 = 0.95                 # AdamW's second-moment decay
 grad_clip = 1.0              # 0 disables clipping (the norm is still measured and logged)
 # learning rate schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
-decay_lr = True
-warmup_iters = 2000
+decay_lr = True              # False: learning_rate throughout, no warmup or decay
+warmup_iters = 2000          # iterations of linear warmup to learning_rate
 lr_decay_iters = None        # None = max_iters
-min_lr = 6e-5
+min_lr = 6e-5                # the learning rate at lr_decay_iters and after
 # system
 backend = 'nccl'             # process group backend on GPU; off the GPU it is always gloo
 device = 'cuda'              # 'cuda', 'cuda:1', 'cpu', 'mps'
@@ -132,7 +140,7 @@ class Ranks:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
-    micro_steps: int = 1     # micro-steps per optimizer step on this rank
+    local_micro_steps: int = 1  # this rank's share of the micro-steps (gradient_accumulation_steps / world_size)
 
     @property
     def master(self):        # rank 0 logs and writes
@@ -159,7 +167,7 @@ def setup_ranks(c):
         raise UserError(f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be divisible by the "
                         f"number of processes ({ranks.world_size}): it counts micro-steps over all ranks, e.g. "
                         f"--gradient_accumulation_steps={ranks.world_size * max(1, c.gradient_accumulation_steps // ranks.world_size)}")
-    ranks.micro_steps = c.gradient_accumulation_steps // ranks.world_size
+    ranks.local_micro_steps = c.gradient_accumulation_steps // ranks.world_size
     return ranks
 
 
@@ -251,112 +259,6 @@ def same_dataset(a, b):
         return False
 
 
-def recomputed_in_backward(forward):
-    """forward, wrapped so that its activations are recomputed in backward instead of kept."""
-    from torch.utils.checkpoint import checkpoint
-
-    def run(*args):
-        return checkpoint(forward, *args, use_reentrant=False)
-    return run
-
-
-def check_fp8(c, device_type):
-    """fp8=True needs a CUDA GPU with FP8 matmuls (compute capability 8.9: Ada, Hopper and later),
-    bfloat16 autocast and torchao."""
-    if device_type != 'cuda':
-        raise UserError(f"fp8=True trains on a CUDA GPU with FP8 matmuls (H100, H200, H20, L40S), not on "
-                        f"{device_type}: drop --fp8=True")
-    major, minor = torch.cuda.get_device_capability(c.device)
-    if (major, minor) < (8, 9):
-        raise UserError(f"fp8=True needs FP8 matmuls (compute capability 8.9 or later); "
-                        f"{torch.cuda.get_device_name(c.device)} has {major}.{minor}: drop --fp8=True")
-    if c.dtype != 'bfloat16':
-        raise UserError(f"fp8=True trains under bfloat16 autocast (the layers it leaves alone): set "
-                        f"--dtype=bfloat16, not {c.dtype!r}")
-    import importlib.util
-    if importlib.util.find_spec('torchao') is None:
-        raise UserError("fp8=True needs torchao (its float8 training): pip install torchao")
-
-
-def fp8_layers(model):
-    """The Linear layers fp8 converts: those of the blocks (attention and MLP), not the output layer
-    (kept in bf16: the loss reads its logits), and only where both dimensions are multiples of 16
-    (FP8 matmuls need them)."""
-    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-            and name.startswith('blocks.') and m.in_features % 16 == 0 and m.out_features % 16 == 0]
-
-
-def convert_to_fp8(model, emulate=False, fsdp=False):
-    """Swap fp8_layers(model) for torchao's Float8Linear, tensorwise scaling, in place. The parameters
-    stay the same fp32 tensors (so the state dict, the checkpoint and the optimizer see no change);
-    only the matmuls cast their inputs to FP8 with a scale per tensor. emulate: FP8 arithmetic emulated
-    in higher precision (no FP8 hardware: the tests on CPU). fsdp: FSDP2 all-gathers these weights in
-    FP8 (half the bytes of bf16), their scales computed for all of them at once after each optimizer
-    step (fp8_scales_after_step) instead of one all-reduce per weight per gather; NCCL only (gloo
-    has no FP8 types)."""
-    import dataclasses
-    from torchao.float8 import Float8LinearConfig, convert_to_float8_training
-    config = dataclasses.replace(Float8LinearConfig.from_recipe_name('tensorwise'), emulate=emulate,
-                                 enable_fsdp_float8_all_gather=fsdp)
-    chosen = set(fp8_layers(model))
-    convert_to_float8_training(model, config=config, module_filter_fn=lambda m, name: name in chosen)
-    return model
-
-
-def fp8_scales_after_step(model):
-    """FSDP2 with FP8 all-gather: the scales of the new weights, from one all-reduce of their amaxes."""
-    from torchao.float8 import precompute_float8_dynamic_scale_for_fsdp
-    precompute_float8_dynamic_scale_for_fsdp(model)
-
-
-def parallelize(model, c, ranks, dev):
-    """Apply FP8 layers, activation checkpointing, torch.compile and DDP / FSDP2 to an unmodified
-    model (torchtitan's recipe: the model file knows nothing about parallelism)."""
-    if c.fp8:
-        convert_to_fp8(model, fsdp=c.use_fsdp)
-    # torch.compile's partitioner: 1.0 saves what the fastest backward needs; below, it recomputes the
-    # activations cheapest to recompute per byte (a knapsack on their FLOPs) until the rest fit the budget
-    from torch._functorch import config as functorch_config
-    functorch_config.activation_memory_budget = c.activation_memory_budget
-    if c.activation_checkpointing:
-        for block in model.blocks:  # an instance-level forward: the state dict keeps its names
-            block.forward = recomputed_in_backward(block.forward)
-    if c.use_fsdp:
-        from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        mesh = init_device_mesh(dev.type, (ranks.world_size,))
-        # bf16 params for compute, fp32 gradient reduction; fp32 master weights stay sharded. The blocks'
-        # inputs (the residual stream, RoPE's tables) are not cast: they keep residual_dtype, as in one process
-        mp = (MixedPrecisionPolicy(param_dtype=dev.ptdtype, reduce_dtype=torch.float32, cast_forward_inputs=False)
-              if dev.type == 'cuda' else None)
-        kwargs = dict(mesh=mesh, **({'mp_policy': mp} if mp is not None else {}))
-        for block in model.blocks:
-            if c.compile:
-                block.compile(mode=c.compile_mode)
-            fully_shard(block, **kwargs)
-        fully_shard(model, **kwargs)
-        return model
-    if c.compile:
-        model = torch.compile(model, mode=c.compile_mode)
-    if ranks.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        # gradients as views into DDP's all-reduce buckets: no second fp32 copy of every gradient
-        model = DDP(model, device_ids=[ranks.local_rank] if dev.type == 'cuda' else None,
-                    gradient_as_bucket_view=True)
-    return model
-
-
-def build_optimizer(raw_model, c, dev):
-    groups = raw_model.param_groups(c.weight_decay)
-    kwargs = dict(lr=c.learning_rate, betas=(c.beta1, c.beta2))
-    if dev.type == 'cuda':
-        kwargs['fused'] = True  # one kernel for the whole update
-    if c.use_zero1:
-        from torch.distributed.optim import ZeroRedundancyOptimizer
-        return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, **kwargs)
-    return torch.optim.AdamW(groups, **kwargs)
-
-
 def get_lr(it, c):
     """Linear warmup for warmup_iters, then cosine decay to min_lr at lr_decay_iters."""
     if not c.decay_lr:
@@ -374,22 +276,22 @@ def get_lr(it, c):
 # the training step, shared with bench.py
 
 def train_step(t, iter_num):
-    """One optimizer step: t.ranks.micro_steps forward/backward passes on this rank, clip, step.
+    """One optimizer step: t.ranks.local_micro_steps forward/backward passes on this rank, clip, step.
     Returns (mean loss over this rank's micro-steps, grad norm, stepped), the first two as device
     tensors: nothing here waits for the GPU except the finiteness check of the grad norm."""
     c, ranks, model, scaler = t.config, t.ranks, t.model, t.scaler
     loss_sum = torch.zeros((), device=c.device)
     # rank r reads global micro-steps r, r + W, r + 2W, ...: the same set of batches for any W
-    steps = [ranks.rank + k * ranks.world_size for k in range(ranks.micro_steps)]
+    steps = [ranks.rank + k * ranks.world_size for k in range(ranks.local_micro_steps)]
     x, y = t.batches.batch('train', iter_num, steps[0])
-    for k in range(ranks.micro_steps):
-        last = k == ranks.micro_steps - 1
+    for k in range(ranks.local_micro_steps):
+        last = k == ranks.local_micro_steps - 1
         # DDP: no gradient all-reduce until the last micro-step; the context covers forward and backward
         sync = contextlib.nullcontext() if last or not hasattr(model, 'no_sync') else model.no_sync()
         with sync:
             with t.device.autocast:
                 _, loss = model(x, y, return_logits=False)
-                loss = loss / ranks.micro_steps
+                loss = loss / ranks.local_micro_steps
             if not last:  # fetch the next micro-batch while the GPU works on this one
                 x, y = t.batches.batch('train', iter_num, steps[k + 1])
             scaler.scale(loss).backward()
@@ -457,39 +359,6 @@ def evaluate(t):
 # -----------------------------------------------------------------------------
 # logs
 
-class RunLog:
-    """out_dir/run_YYYYMMDD_HHMMSS.json, valid JSON after every write (write, then rename), and its
-    JSON-lines twin run_YYYYMMDD_HHMMSS.jsonl, one record a line, for `tail -f`."""
-
-    def __init__(self, out_dir, name, header):
-        self.path = os.path.join(out_dir, name)
-        self.lines_path = self.path[:-len('.json')] + '.jsonl'
-        if os.path.exists(self.path):  # a resumed run appends to its run's log
-            with open(self.path) as f:
-                self.data = json.load(f)
-            # records past the checkpoint come from a run that stopped without saving them (SIGKILL):
-            # the resumed run redoes those iterations, so they leave the log (the .jsonl keeps every line)
-            start = header['env']['start_iter']
-            dropped = sum(r['iter'] > start for kind in ('iters', 'evals') for r in self.data[kind])
-            for kind in ('iters', 'evals'):
-                self.data[kind] = [r for r in self.data[kind] if r['iter'] <= start]
-            self.data.setdefault('resumes', []).append(dict(header, dropped_records=dropped))
-        else:
-            self.data = dict(header, iters=[], evals=[], events=[])
-        self.write()
-
-    def add(self, kind, record):
-        self.data[kind].append(record)
-        with open(self.lines_path, 'a') as f:
-            f.write(json.dumps({'kind': kind[:-1], **record}) + '\n')
-
-    def write(self):
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
-
-
 def open_trackers(c, config_dict, master):
     """Optional W&B and TensorBoard; a missing package is a clear message, checked before any work."""
     trackers = []
@@ -544,8 +413,9 @@ def format_duration(seconds):
 # -----------------------------------------------------------------------------
 
 @dataclass
-class Trainer:
-    """What setup() builds and every later step uses."""
+class Training:
+    """One run's parts, as setup() builds them and every later step uses them; `t` in this file and
+    bench.py (its `c` is t.config, the configuration namespace)."""
     config: SimpleNamespace  # the effective configuration: the keys at the top of this file, and user_set
     ranks: Ranks
     device: Device
@@ -640,7 +510,7 @@ def setup(c, make_batches=None):
         restore_training_state(ckpt, optimizer, scaler, ranks.rank, ranks.world_size, c.seed)
         ckpt = resume_fields(ckpt)
     peak = c.peak_tflops or (gpu_peak_tflops(torch.cuda.get_device_name(c.device)) if dev.type == 'cuda' else None)
-    return Trainer(config=c, ranks=ranks, device=dev, mconf=mconf, meta=meta, batches=batches, raw_model=raw_model,
+    return Training(config=c, ranks=ranks, device=dev, mconf=mconf, meta=meta, batches=batches, raw_model=raw_model,
                    model=model, optimizer=optimizer, scaler=scaler, ckpt_path=ckpt_path, ckpt=ckpt,
                    load_seconds=time.time() - t_load if ckpt is not None else None, peak_tflops=peak)
 
@@ -662,7 +532,7 @@ def describe_run(t, config_dict, log):
         n = t.batches.num_windows('train')
         log(f"data: one pass over the training split = {n:,} windows of {c.block_size} targets = "
             f"{-(-n // (c.gradient_accumulation_steps * c.batch_size)):,} iterations, read in a seeded order"
-            + (f"; max_iters makes {t.batches.epochs(c.max_iters):.2f} passes" if c.max_iters else ""))
+            + (f"; max_iters makes {t.batches.epochs(c.max_iters):.2f} passes" if c.max_iters and not c.eval_only else ""))
     if t.ckpt:
         log(f"resuming from {t.ckpt_path}: iter {t.ckpt['iter_num']}, {tokens_trained(t.ckpt):,} tokens trained, "
             f"loaded in {t.load_seconds:.1f}s")

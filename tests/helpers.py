@@ -14,6 +14,8 @@ import time
 import numpy as np
 import torch
 
+import runlog
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VOCAB = 257  # byte tokens: 0..255, 256 ends a document
@@ -144,9 +146,7 @@ def run_log(out_dir):
     """The run log of out_dir (there must be exactly one) and its JSON-lines twin, parsed."""
     names = sorted(f for f in os.listdir(out_dir) if f.startswith('run_') and f.endswith('.json'))
     assert len(names) == 1, names
-    path = os.path.join(out_dir, names[0])
-    with open(path) as f:
-        data = json.load(f)
+    path, data = runlog.read_run_log(os.path.join(out_dir, names[0]))
     with open(path[:-len('.json')] + '.jsonl') as f:
         lines = [json.loads(line) for line in f]
     return data, lines

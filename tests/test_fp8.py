@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import helpers
-import train
+import parallelize
 from checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, training_state
 from configurator import UserError
 from model import ModelConfig, Transformer
@@ -50,16 +50,16 @@ def test_fp8_errors_on_a_gpu(capability, dtype, torchao, message, monkeypatch):
     monkeypatch.setattr(importlib.util, 'find_spec',
                         lambda name, *a: None if name == 'torchao' and not torchao else find_spec(name, *a))
     with pytest.raises(UserError) as e:
-        train.check_fp8(SimpleNamespace(device='cuda', dtype=dtype), 'cuda')
+        parallelize.check_fp8(SimpleNamespace(device='cuda', dtype=dtype), 'cuda')
     assert str(e.value) == message
 
 
 def test_fp8_converts_the_blocks_linear_layers_only():
     model = tiny()
-    assert train.fp8_layers(model) == [f'blocks.{i}.{name}' for i in range(2)
+    assert parallelize.fp8_layers(model) == [f'blocks.{i}.{name}' for i in range(2)
                                        for name in ('attn.qkv', 'attn.proj', 'mlp.fc', 'mlp.proj')]
     odd = Transformer(ModelConfig(arch='llama', n_layer=1, n_head=4, n_embd=64, d_ff=100, block_size=32, vocab_size=100))
-    assert train.fp8_layers(odd) == ['blocks.0.attn.qkv', 'blocks.0.attn.proj']  # 100 is not a multiple of 16
+    assert parallelize.fp8_layers(odd) == ['blocks.0.attn.qkv', 'blocks.0.attn.proj']  # 100 is not a multiple of 16
 
 
 @needs_torchao
@@ -76,7 +76,7 @@ def test_checkpoints_cross_the_precision_change(tmp_path, fsdp):
     save_checkpoint(training_state(plain, optimizer, scaler, True, **args), path)
 
     fp8 = model_from_checkpoint(load_checkpoint(path))
-    train.convert_to_fp8(fp8, emulate=True, fsdp=fsdp)
+    parallelize.convert_to_fp8(fp8, emulate=True, fsdp=fsdp)
     assert type(fp8.blocks[0].attn.qkv).__name__ == 'Float8Linear' and type(fp8.lm_head) is torch.nn.Linear
     assert (type(fp8.blocks[0].mlp.fc.weight).__name__ == 'WeightWithDynamicFloat8CastTensor') == fsdp
     x = torch.randint(0, 100, (4, 33), generator=torch.Generator().manual_seed(1))

@@ -118,6 +118,13 @@ def test_meanings_are_the_comments_of_the_defaults_block(script, helps):
             assert re.fullmatch(re.escape(value) + r' *  # ' + re.escape(comment), listed[key]), (key, listed[key])
 
 
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_every_key_has_a_meaning(script):
+    """README says every key's meaning is in --help: each default carries its comment."""
+    comments = {**(source_comments('train.py') if script == 'bench.py' else {}), **source_comments(script)}
+    assert [key for key, comment in comments.items() if not comment] == []
+
+
 @pytest.mark.slow
 def test_train_help_is_grouped_by_section_comments(helps):
     out = helps['train.py'][1]

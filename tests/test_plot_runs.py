@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import plot_runs
+import runlog
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,7 +213,7 @@ def test_out_dir_means_its_newest_log_and_jsonl_means_its_twin(runs, tmp_path):
 
 def test_resumed_run_wall_time_keeps_counting():
     records = [{'time': 1.0}, {'time': 2.0}, {'time': 0.5}, {'time': 1.5}, {'time': 0.2}]
-    plot_runs.add_wall_time(records)
+    runlog.add_wall_time(records)
     assert [r['wall'] for r in records] == pytest.approx([1.0, 2.0, 2.5, 3.5, 3.7])
 
 

@@ -157,6 +157,7 @@ def test_eval_only_leaves_checkpoint(straight, tmp_path):
     # the same weights on the same fixed evaluation batches: the same losses
     assert f"eval iter {ITERS}: train loss {final['train_loss']:.4f}, val loss {final['val_loss']:.4f}" in proc.stdout
     assert 'saved checkpoint' not in proc.stdout
+    assert 'one pass over the training split' in proc.stdout and 'passes' not in proc.stdout  # it trains nothing
 
 
 def test_checkpoint_contents(straight):

@@ -24,6 +24,10 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repo root
+from configurator import run_cli  # noqa: E402
+from runlog import read_run_log  # noqa: E402  the run log's one reader
+
 
 def newest(pattern):
     paths = sorted(glob.glob(pattern), key=os.path.getmtime)
@@ -38,7 +42,7 @@ def load(path):
 
 
 def run_summary(out_dir):
-    log = load(newest(os.path.join(out_dir, 'run_*.json')))
+    _, log = read_run_log(out_dir)
     env, config = log['env'], log['config']
     last_iter = log['iters'][-1]
     steady = log['iters'][1:] or log['iters']
@@ -65,7 +69,7 @@ def run_summary(out_dir):
 
 def run_speed(out_dir):
     """A run's speed alone (its run log): tokens/s and MFU as run_summary has them."""
-    log = load(newest(os.path.join(out_dir, 'run_*.json')))
+    _, log = read_run_log(out_dir)
     steady = log['iters'][1:] or log['iters']
     return dict(out_dir=os.path.basename(os.path.normpath(out_dir)), arch=log['config']['arch'],
                 tokens_per_sec=statistics.mean(r['tokens_per_sec'] for r in steady),
@@ -145,4 +149,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -303,12 +303,12 @@ def test_fp8_layers_match_bf16(record_property):
     gradient within the stated relative (norm) errors."""
     needs_torchao()
     import copy
-    import train
+    import parallelize
     from model import ModelConfig, Transformer
     torch.manual_seed(0)
     plain = Transformer(ModelConfig(arch='llama', n_layer=4, n_head=18, n_embd=2304, d_ff=6144, block_size=1024,
                                     vocab_size=32000)).cuda()
-    fp8 = train.convert_to_fp8(copy.deepcopy(plain))
+    fp8 = parallelize.convert_to_fp8(copy.deepcopy(plain))
     x = torch.randint(0, 32000, (4, 1025), device='cuda', generator=torch.Generator('cuda').manual_seed(1))
     out = {}
     for name, model in (('bf16', plain), ('fp8', fp8)):
@@ -326,7 +326,7 @@ def test_fp8_layers_match_bf16(record_property):
     record_property('logits_rel_err', logits_err)
     record_property('max_grad_rel_err', grad_err)
     record_property('loss_diff', abs(out['fp8'][1] - out['bf16'][1]))
-    assert len(train.fp8_layers(plain)) == 16 and type(fp8.blocks[0].mlp.fc).__name__ == 'Float8Linear'
+    assert len(parallelize.fp8_layers(plain)) == 16 and type(fp8.blocks[0].mlp.fc).__name__ == 'Float8Linear'
     assert logits_err <= FP8_LOGITS_TOL and grad_err <= FP8_GRAD_TOL, (logits_err, grad_err)
 
 
