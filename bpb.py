@@ -100,11 +100,12 @@ def check_options(split, max_docs):
 def dataset_files(data_dir, split):
     """(meta, tokens, documents, token byte table) of a split: its .bin as a memmap and the byte files
     meta.pkl names (loader.py reads and checks them). UserError where the dataset has none."""
-    from loader import document_index, load_meta, token_byte_table
+    from loader import check_token_ids, document_index, load_meta, token_byte_table
     meta = load_meta(data_dir)
     path = os.path.join(data_dir, f'{split}.bin')
     if not os.path.isfile(path):
         raise UserError(f"{data_dir} lacks {split}.bin: prepare the dataset again with its prepare.py")
+    check_token_ids(data_dir, meta, splits=(split,))
     tokens = np.memmap(path, dtype=meta.get('dtype', 'uint16'), mode='r')
     table = token_byte_table(data_dir, meta)
     docs = document_index(data_dir, meta, split, len(tokens)) if table is not None else None

@@ -344,7 +344,9 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
     of the documents' text as read (a lone surrogate counted as the U+FFFD that replaced it); tokens
     are every id written to {split}.bin for them: BOS (when the dataset has it), the text's tokens and
     the end-of-document id, so stats[split]['all']['tokens'] == len({split}.bin). BOS and EOS count 0
-    in token_bytes.npy, so sum(token_bytes[{split}.bin]) is the text's bytes (for the exact kinds)."""
+    in token_bytes.npy, so sum(token_bytes[{split}.bin]) is the text's bytes (for the exact kinds).
+    Every id is checked against tokenizer.vocab_size as it is written (loader.check_token_ids, at
+    training, reads only a sample): an id outside it is a UserError, and no meta.pkl is written."""
     bos_id = tokenizer.bos_id if bos else None
     if bos and bos_id is None:
         raise UserError(f"documents of this dataset begin with BOS, but tokenizer '{spec['name']}' has no bos_token")
@@ -385,6 +387,10 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
             while len(in_flight) > keep:
                 split, doc_sources, result = in_flight.popleft()
                 ids, n_replaced, sizes = result.get()  # sizes: [tokens, bytes, chars] a document
+                if ids.max() >= tokenizer.vocab_size:
+                    raise UserError(f"tokenizer '{spec['name']}' gave token id {int(ids.max()):,}, beyond its "
+                                    f"vocab_size of {tokenizer.vocab_size:,}: no dataset was written; use a tokenizer "
+                                    f"whose ids are all below its vocabulary size")
                 replaced += n_replaced
                 files[split].write(ids.data)
                 starts = counts[split]['tokens'] + np.cumsum(sizes[:, 0]) - sizes[:, 0]

@@ -43,6 +43,7 @@ _EVAL_STREAM = 2**32 - 1  # the counter that keys evaluation batches, apart from
 _EPOCH_STREAM = 2**32 - 2  # the counter that keys the permutation of each pass
 _VAL_SAMPLE_KEY = 20250101  # the validation sample's key: not the run's seed, so every run scores the same windows
 ORDERS = ('epoch', 'random')
+SAMPLE_TOKENS, SAMPLE_CHUNKS = 1 << 21, 32  # check_token_ids reads at most 2M tokens of a split, in 32 chunks
 
 
 def resolve_dataset(dataset):
@@ -97,6 +98,36 @@ def check_vocabulary(data_dir, dataset_vocab, model_vocab, checkpoint_dataset=No
     raise UserError(f"{fixed}: use a dataset of the run's tokenizer, such as its own (--dataset={checkpoint_dataset})")
 
 
+def check_token_ids(data_dir, meta, splits=SPLITS, sample_tokens=SAMPLE_TOKENS, chunks=SAMPLE_CHUNKS):
+    """The .bin files against meta.pkl, when a dataset is opened: each split is a whole number of
+    tokens of meta['dtype'], and every id read is below meta['vocab_size']. A .bin from another
+    preparation (another tokenizer, another dtype) fails here in one line, not in the embedding at the
+    first step. Reads a split of up to sample_tokens whole, a larger one as `chunks` evenly spaced
+    chunks of sample_tokens in all (first and last included): a bounded cost on any size of file.
+    dataprep.write_dataset checks every id as it writes them."""
+    remedy = f"run the dataset's prepare.py again (python data/{os.path.basename(os.path.normpath(data_dir))}/prepare.py)"
+    name = str(meta.get('dtype', 'uint16'))
+    if name not in ('uint8', 'uint16', 'uint32', 'uint64'):
+        raise UserError(f"{data_dir}/meta.pkl's dtype {name!r} is not an unsigned integer type: {remedy}")
+    dtype = np.dtype(name)
+    for split in splits:
+        path = os.path.join(data_dir, f'{split}.bin')
+        size = os.path.getsize(path)
+        if size % dtype.itemsize:
+            raise UserError(f"{path} is {size:,} bytes, not a whole number of {dtype.name} tokens (meta.pkl's dtype): "
+                            f"the files are from different preparations; {remedy}")
+        data = np.memmap(path, dtype=dtype, mode='r') if size else np.empty(0, dtype)
+        if len(data) <= sample_tokens:
+            largest = int(data.max(initial=0))
+        else:
+            length = sample_tokens // chunks
+            starts = np.linspace(0, len(data) - length, chunks).astype(np.int64)
+            largest = max(int(data[s:s + length].max()) for s in starts)
+        if largest >= meta['vocab_size']:
+            raise UserError(f"{path} holds token id {largest:,} (read as {dtype.name}) but meta.pkl's vocab_size is "
+                            f"{meta['vocab_size']:,}: the files are from different preparations; {remedy}")
+
+
 class Batches(Protocol):
     """What train.py reads its batches from: TokenBatches here, bench.py's SyntheticBatches."""
 
@@ -138,6 +169,7 @@ class TokenBatches:
         self.order, self.micro_steps, self.eval_iters = order, micro_steps, eval_iters
         self.device = torch.device(device)
         self.meta = meta if meta is not None else load_meta(data_dir)
+        check_token_ids(data_dir, self.meta)
         self.dtype = np.dtype(self.meta.get('dtype', 'uint16'))
         for split in SPLITS:
             n = self.num_tokens(split)
