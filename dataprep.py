@@ -176,7 +176,7 @@ def file_source(args):
     if val_files:
         names = {'train': '--input', 'val': '--val_input'}
     else:
-        names = {'train': f'--input, less the held-out documents',
+        names = {'train': '--input, less the held-out documents',
                  'val': f'--input, documents held out by index hash (val_fraction={fraction})'}
     description = ', '.join(os.path.abspath(f) for f in train_files + val_files)
     return Source(description, names, documents())

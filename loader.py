@@ -338,7 +338,7 @@ def document_index(data_dir, meta, split, num_tokens):
     if not name:
         return None
     path = os.path.join(data_dir, name)
-    stale = f": the files are from different preparations; run the dataset's prepare.py again"
+    stale = ": the files are from different preparations; run the dataset's prepare.py again"
     try:
         docs = np.load(path)
     except (OSError, ValueError):
