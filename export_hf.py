@@ -4,7 +4,7 @@ Checkpoint -> Hugging Face folder: LlamaForCausalLM or GPT2LMHeadModel, plus the
     python export_hf.py --ckpt out-llama-1.36b/ckpt.pt --out hf-llama-1.36b
     python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained('hf-llama-1.36b')"
 
-The weights map one to one (config/ARCH_LLAMA.md, config/ARCH_GPT2.md): the exported model gives the
+The weights map one to one (docs/ARCH_LLAMA.md, docs/ARCH_GPT2.md): the exported model gives the
 same logits as ours (fp32, max abs difference under 1e-4; tests/test_model.py checks it, and every
 export checks it again on a probe sequence before writing). Only the two standard mixes can be
 exported: RMSNorm + RoPE + SwiGLU (LLaMA) and LayerNorm + learned positions + GELU (GPT-2), pre-norm.

@@ -4,7 +4,7 @@ same logits, and the checkpoint's tokenizer as Hugging Face tokenizer files. exp
 checkpoint as such a folder; eval_downstream.py evaluates one with lm_eval; bench.py times
 transformers' model.
 
-The weights map one to one (config/ARCH_LLAMA.md, config/ARCH_GPT2.md): the exported model gives the
+The weights map one to one (docs/ARCH_LLAMA.md, docs/ARCH_GPT2.md): the exported model gives the
 same logits as ours (fp32, max abs difference under 1e-4; tests/test_model.py checks it, and save_hf
 checks it again on a probe sequence before writing). Only the two standard mixes can be exported:
 RMSNorm + RoPE + SwiGLU (LLaMA) and LayerNorm + learned positions + GELU (GPT-2), pre-norm.

@@ -12,7 +12,8 @@ Backward (from a compute budget) and verify (a given N and D):
 Self-check against published figures:
     python detailed_cost_analysis.py --validate
 
-The parameter count is model.py's exactly (tests/test_cost_tool.py checks it shape by shape).
+A shape's presets and checks are model.py's own (model_config.py, torch-free), and its parameter
+count is model.py's exactly (tests/test_cost_tool.py checks it shape by shape).
 Formulas and sources: README.md beside this file.
 """
 
@@ -22,12 +23,12 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, asdict
 
 TOOL_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root, for gpu_specs and configurator (standard library only)
+sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root: gpu_specs, configurator, model_config (standard library only)
 from configurator import UserError  # noqa: E402  the project's one: a mistake of the user's, one line and exit 2
 from gpu_specs import PEAK_BF16_TFLOPS, gpu_model  # noqa: E402  the one GPU table train.py's MFU uses
+from model_config import CHOICES, ModelConfig  # noqa: E402  model.py's configuration: presets, d_ff rule, checks
 
 
 # -----------------------------------------------------------------------------
@@ -64,48 +65,39 @@ def optimal_tokens(law, n_params):
 
 
 # -----------------------------------------------------------------------------
-# the model, in model.py's terms, read from a Hugging Face style JSON
+# the model: model.py's ModelConfig (model_config.py), read from Hugging Face config names
 
-@dataclass
-class ModelShape:
-    arch: str               # 'llama' | 'gpt2'
-    n_layer: int
-    n_head: int
-    n_kv_head: int
-    n_embd: int
-    d_ff: int
-    vocab_size: int
-    block_size: int
-    tie_embeddings: bool
-    bias: bool
+# what the output's 'model' shows: the fields a config gives here (norm, positions and MLP are the arch's)
+SUMMARY_FIELDS = ('arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'd_ff', 'vocab_size', 'block_size',
+                  'tie_embeddings', 'bias')
 
-    # the architecture presets of model.py (PRESETS): norm, positions, feed-forward
-    @property
-    def norm(self):
-        return 'rmsnorm' if self.arch == 'llama' else 'layernorm'
+
+class ModelShape(ModelConfig):
+    """A model_config.ModelConfig (presets filled, shape checked) with what the counts here ask of it."""
 
     @property
     def learned_positions(self):
-        return self.arch == 'gpt2'
+        return self.position == 'learned'
 
     @property
     def gated_mlp(self):  # SwiGLU's fc is [gate | up], two d_ff-wide halves
-        return self.arch == 'llama'
+        return self.mlp == 'swiglu'
 
-    @property
-    def head_dim(self):
-        return self.n_embd // self.n_head
-
-
-def default_d_ff(arch, n_embd):
-    """model.py's default_d_ff: LLaMA's 8/3 d rounded up to a multiple of 256; GPT-2's 4 d."""
-    if arch == 'llama':
-        return 256 * math.ceil(8 * n_embd / 3 / 256)
-    return 4 * n_embd
+    def summary(self):
+        return {key: getattr(self, key) for key in SUMMARY_FIELDS}
 
 
-# Hugging Face config names -> ModelShape fields. GPT2Config's own names are accepted too.
+def resolve_shape(source, **fields):
+    """ModelShape(**fields), its ValueError (model_config's one-line message) as the user's mistake."""
+    try:
+        return ModelShape(**fields)
+    except ValueError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+# Hugging Face config names -> ModelConfig fields. GPT2Config's own names are accepted too.
 HF_NAMES = {
+    'architecture': 'arch', 'model_type': 'arch',
     'hidden_size': 'n_embd', 'n_embd': 'n_embd',
     'num_hidden_layers': 'n_layer', 'n_layer': 'n_layer',
     'num_attention_heads': 'n_head', 'n_head': 'n_head',
@@ -116,10 +108,10 @@ HF_NAMES = {
     'tie_word_embeddings': 'tie_embeddings',
 }
 BIAS_NAMES = ('bias', 'attention_bias', 'mlp_bias')
-REQUIRED = {'hidden_size': 'n_embd', 'num_hidden_layers': 'n_layer', 'num_attention_heads': 'n_head',
-            'vocab_size': 'vocab_size', 'max_position_embeddings': 'block_size'}
+REQUIRED = {'architecture': 'arch', 'hidden_size': 'n_embd', 'num_hidden_layers': 'n_layer',
+            'num_attention_heads': 'n_head', 'vocab_size': 'vocab_size', 'max_position_embeddings': 'block_size'}
 # keys of real Hugging Face configs that change nothing counted here
-IGNORED_KEYS = {'_comment', 'comment', 'architectures', 'model_type', 'torch_dtype', 'transformers_version',
+IGNORED_KEYS = {'_comment', 'comment', 'architectures', 'torch_dtype', 'transformers_version',
                 'rms_norm_eps', 'layer_norm_epsilon', 'rope_theta', 'rope_scaling', 'hidden_act',
                 'activation_function', 'initializer_range', 'bos_token_id', 'eos_token_id',
                 'pad_token_id', 'use_cache', 'attention_dropout', 'resid_pdrop', 'embd_pdrop',
@@ -127,10 +119,8 @@ IGNORED_KEYS = {'_comment', 'comment', 'architectures', 'model_type', 'torch_dty
 
 
 def shape_from_config(cfg, source='model config'):
-    """A ModelShape from a dict of Hugging Face config names; missing keys take model.py's presets."""
-    arch = cfg.get('architecture', cfg.get('model_type'))
-    if arch not in ('llama', 'gpt2'):
-        raise UserError(f"{source}: 'architecture' must be 'llama' or 'gpt2', got {arch!r}")
+    """A ModelShape from a dict of Hugging Face config names: the REQUIRED ones, and the rest (kv heads,
+    d_ff, tying, bias) where given; ModelConfig fills in the arch's presets and checks the shape."""
     fields = {}
     for key, value in cfg.items():
         if key in HF_NAMES and value is not None:
@@ -142,29 +132,12 @@ def shape_from_config(cfg, source='model config'):
     if len(biases) > 1:
         raise UserError(f"{source}: {', '.join(k for k in BIAS_NAMES if k in cfg)} disagree; "
                         f"model.py has one bias flag for attention and MLP")
-    unknown = sorted(set(cfg) - set(HF_NAMES) - set(BIAS_NAMES) - IGNORED_KEYS - {'architecture'})
+    if biases:
+        fields['bias'] = bool(biases.pop())
+    unknown = sorted(set(cfg) - set(HF_NAMES) - set(BIAS_NAMES) - IGNORED_KEYS)
     if unknown:
         print(f"note: {source}: ignoring unknown keys {', '.join(unknown)}", file=sys.stderr)
-    for key in ('n_embd', 'n_layer', 'n_head', 'n_kv_head', 'd_ff', 'vocab_size', 'block_size'):
-        value = fields.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise UserError(f"{source}: {key} must be a positive integer, got {value!r}")
-    n_embd, n_head = fields['n_embd'], fields['n_head']
-    shape = ModelShape(
-        arch=arch, n_layer=fields['n_layer'], n_head=n_head, n_kv_head=fields.get('n_kv_head', n_head),
-        n_embd=n_embd, d_ff=fields.get('d_ff') or default_d_ff(arch, n_embd),
-        vocab_size=fields['vocab_size'], block_size=fields['block_size'],
-        tie_embeddings=bool(fields.get('tie_embeddings', arch == 'gpt2')),  # llama untied, gpt2 tied
-        bias=bool(biases.pop()) if biases else False)
-    # the checks of model.py's ModelConfig.validate(), with its messages
-    if n_embd % n_head:
-        raise UserError(f"{source}: hidden_size ({n_embd}) must be divisible by num_attention_heads ({n_head})")
-    if n_head % shape.n_kv_head:
-        raise UserError(f"{source}: num_attention_heads ({n_head}) must be divisible by "
-                        f"num_key_value_heads ({shape.n_kv_head})")
-    if arch == 'llama' and shape.head_dim % 2:
-        raise UserError(f"{source}: RoPE needs an even head size, got {shape.head_dim}")
-    return shape
+    return resolve_shape(source, **fields)
 
 
 # -----------------------------------------------------------------------------
@@ -591,7 +564,7 @@ def analyze(s, tokens, batch_size, seq_len, gpu, num_gpus, mfu, peak_tflops=None
         gpu_name, peak_tflops = peak_tflops_for(gpu)
     tokens_per_second, seconds = training_time(palm, tokens, peak_tflops, num_gpus, mfu)
     return {
-        'model': asdict(s),
+        'model': s.summary(),
         'parameters': {'total': total, 'matmul': n_matmul, 'components': parts},
         'flops_per_token': {
             'seq_len': seq_len,
@@ -696,14 +669,12 @@ def budget_flops(budget, source):
     return c, f"{budget['num_gpus']} x {name} x {budget['hours']:g} h at MFU {budget['mfu']:.0%} = {c:.4g} FLOPs"
 
 
-def shape_near(arch, n_target, vocab_size, block_size, n_layer=None, n_embd=None):
+def shape_near(arch, n_target, vocab_size, block_size, n_layer=None, n_embd=None, source='shape'):
     """The shape with head size 128 whose exact parameter count is nearest n_target (in log ratio),
     with the depth or the width fixed; the rest follows model.py's presets."""
     def make(layers, width):
-        heads = width // HEAD_DIM
-        return ModelShape(arch=arch, n_layer=layers, n_head=heads, n_kv_head=heads, n_embd=width,
-                          d_ff=default_d_ff(arch, width), vocab_size=vocab_size, block_size=block_size,
-                          tie_embeddings=arch == 'gpt2', bias=False)
+        return resolve_shape(source, arch=arch, n_layer=layers, n_head=width // HEAD_DIM, n_embd=width,
+                             vocab_size=vocab_size, block_size=block_size)
     if n_layer is not None:
         candidates = [make(n_layer, HEAD_DIM * k) for k in range(1, 1025)]
     else:
@@ -729,17 +700,18 @@ def backward(cfg, path):
                    'loss': predicted_loss(law, n_opt, d_opt)}
             if shape_cfg:
                 arch = shape_cfg.get('architecture')
-                if arch not in ('llama', 'gpt2'):
-                    raise UserError(f"{source}: shape.architecture must be 'llama' or 'gpt2', got {arch!r}")
+                if arch not in CHOICES['arch']:  # before DEFAULT_VOCAB[arch]
+                    raise UserError(f"{source}: shape.architecture must be one of {CHOICES['arch']}, got {arch!r}")
                 if ('num_hidden_layers' in shape_cfg) == ('hidden_size' in shape_cfg):
                     raise UserError(f"{source}: shape fixes either num_hidden_layers or hidden_size, not both or neither")
                 s = shape_near(arch, n_opt, shape_cfg.get('vocab_size', DEFAULT_VOCAB[arch]),
                                shape_cfg.get('max_position_embeddings', 2048),
-                               n_layer=shape_cfg.get('num_hidden_layers'), n_embd=shape_cfg.get('hidden_size'))
+                               n_layer=shape_cfg.get('num_hidden_layers'), n_embd=shape_cfg.get('hidden_size'),
+                               source=f"{source}: shape")
                 n = sum(count_parameters(s).values())
                 # the GPUs process C / (6N + 12LHQT) tokens: MFU counts attention too
                 d = flops / palm_flops_per_token(s, s.block_size)
-                fit['shape'] = {'model': asdict(s), 'parameters': n, 'tokens': d, 'loss': predicted_loss(law, n, d)}
+                fit['shape'] = {'model': s.summary(), 'parameters': n, 'tokens': d, 'loss': predicted_loss(law, n, d)}
             out['budget']['fits'][name] = fit
     if 'verify' in cfg:
         v = cfg['verify']

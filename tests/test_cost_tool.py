@@ -171,18 +171,36 @@ def test_jsonc_comments_and_strings():
 
 
 def test_standard_library_only():
-    # -S: no site-packages at all, so torch and numpy cannot even be found
+    # -S: no site-packages at all, so torch and numpy cannot even be found; model_config.py (the
+    # presets and shape checks, shared with model.py) is imported all the same
     code = ("import sys; sys.argv = ['x', '--validate']; "
-            "import detailed_cost_analysis as t; rc = t.main(); "
+            "import detailed_cost_analysis as t; rc = t.main(); assert 'model_config' in sys.modules; "
             "assert not {'torch', 'numpy'} & set(sys.modules), sorted(sys.modules); sys.exit(rc)")
     r = subprocess.run([sys.executable, '-S', '-c', code], cwd=os.path.dirname(TOOL), capture_output=True, text=True,
                        timeout=60)  # -c: the tool's folder, the working one, is where imports look first
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.parametrize('hf, model', [
+    (dict(hidden_size=2432, num_attention_heads=18), dict(n_embd=2432, n_head=18)),
+    (dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=3), dict(n_embd=64, n_head=4, n_kv_head=3)),
+    (dict(hidden_size=36, num_attention_heads=12), dict(n_embd=36, n_head=12)),
+    (dict(hidden_size=64.0, num_attention_heads=4), dict(n_embd=64.0, n_head=4)),
+    (dict(architecture='bert', hidden_size=64, num_attention_heads=4), dict(arch='bert', n_embd=64, n_head=4)),
+])
+def test_shape_errors_are_model_config_s(hf, model):
+    """The tool resolves a shape through model_config.ModelConfig: its checks, its message after the file's name."""
+    with pytest.raises(ValueError) as expected:
+        ModelConfig(**{'arch': 'llama', 'n_layer': 2, 'vocab_size': 10, 'block_size': 8, **model})
+    with pytest.raises(cost.UserError) as got:
+        cost.shape_from_config({'architecture': 'llama', 'num_hidden_layers': 2, 'vocab_size': 10,
+                                'max_position_embeddings': 8, **hf}, 'shape.json')
+    assert str(got.value) == f"shape.json: {expected.value}"
+
+
 @pytest.mark.parametrize('args, message', [
     (['--model_config', 'no/such/file.json'], 'no such file'),
-    (['--model_config', '{bad}'], 'architecture'),
+    (['--model_config', '{bad}'], "arch must be one of ('llama', 'gpt2'), got 'bert'"),
     (['--model_config', '{missing}'], 'missing num_hidden_layers'),
     (['--model_config', 'config/full_llama_1.36b.py', '--gpu', 'V100'], 'unknown GPU'),
     (['--model_config', 'config/full_llama_1.36b.py', '--mfu', '40'], '--mfu'),
@@ -197,7 +215,8 @@ def test_standard_library_only():
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     bad, missing = tmp_path / 'bad.json', tmp_path / 'missing.json'
-    bad.write_text('{"architecture": "bert", "hidden_size": 8}')
+    bad.write_text('{"architecture": "bert", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, '
+                   '"vocab_size": 10, "max_position_embeddings": 8}')
     missing.write_text('// no depth\n{"architecture": "llama", "hidden_size": 8, "num_attention_heads": 2, '
                        '"vocab_size": 10, "max_position_embeddings": 8}')
     args = [str(bad) if a == '{bad}' else str(missing) if a == '{missing}' else a for a in args]

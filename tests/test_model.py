@@ -49,7 +49,7 @@ def test_production_parameter_count_and_flops(name):
     assert model.num_params() == params
     assert model.flops_per_token(2048) == flops
     decay, no_decay = model.param_groups(weight_decay=0.1)
-    assert sum(p.numel() for p in decay['params']) == decayed  # config/PARAMETER_FORMULAS.md's table
+    assert sum(p.numel() for p in decay['params']) == decayed  # docs/PARAMETER_FORMULAS.md's table
     assert sum(p.numel() for p in no_decay['params']) == not_decayed
     assert config.block_size == 2048 and config.head_dim == 128
 
@@ -73,7 +73,7 @@ def test_sweep_configs_are_what_their_comments_say(name):
 
 
 def test_production_formulas_term_by_term():
-    """The worked sums of config/PARAMETER_FORMULAS.md."""
+    """The worked sums of docs/PARAMETER_FORMULAS.md."""
     d, V, L, d_ff = 2304, 32000, 18, 6144  # LLaMA: untied embeddings, SwiGLU, RMSNorm
     assert 2 * V * d + L * (4 * d * d + 3 * d * d_ff + 2 * d) + d == PRODUCTION['full_llama_1.36b.py'][0]
     d, V, T, L, d_ff = 2432, 50304, 2048, 18, 9728  # GPT-2: tied embeddings, learned positions
@@ -223,6 +223,7 @@ def test_explicit_fields_beat_presets():
     (dict(arch='bert'), 'arch must be one of'),
     (dict(norm='batchnorm'), 'norm must be one of'),
     (dict(n_layer=0), 'n_layer must be a positive integer'),
+    (dict(n_embd=64.0, n_head=4), 'n_embd must be a positive integer, got 64.0'),
     (dict(n_embd=36, n_head=12), 'RoPE needs an even head size'),
 ])
 def test_invalid_shapes(kwargs, message):
