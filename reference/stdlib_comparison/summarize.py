@@ -72,6 +72,7 @@ def run_speed(out_dir):
     _, log = read_run_log(out_dir)
     steady = log['iters'][1:] or log['iters']
     return dict(out_dir=os.path.basename(os.path.normpath(out_dir)), arch=log['config']['arch'],
+                dataset=log['config']['dataset'],
                 tokens_per_sec=statistics.mean(r['tokens_per_sec'] for r in steady),
                 mfu=statistics.mean(r['mfu'] for r in steady) if all(r.get('mfu') for r in steady) else None,
                 train_seconds=log['iters'][-1]['time'])
@@ -83,6 +84,11 @@ def spread(values):
         return None
     return dict(mean=statistics.mean(values), min=min(values), max=max(values), spread=max(values) - min(values),
                 n=len(values))
+
+
+def group(run):
+    """A row of the table: the architecture and the dataset (its tokenizer) of a run."""
+    return f"{run['arch']} / {run['dataset']}"
 
 
 def arch_summary(runs, speed_runs):
@@ -113,7 +119,7 @@ def table(archs):
         return mean if s['n'] == 1 else f"{mean} ± {s['spread'] * scale / 2:,.{digits}f}"
     sources = sorted({name for a in archs.values() for name in a['val_bpb_sources']})
     tasks = sorted({task for a in archs.values() for task, m in a['downstream'].items() if 'acc' in m})
-    head = (['arch', 'parameters', 'runs', 'val bpb'] + [f'{s} bpb' for s in sources] + [f'{t} acc' for t in tasks]
+    head = (['arch / data', 'parameters', 'runs', 'val bpb'] + [f'{s} bpb' for s in sources] + [f'{t} acc' for t in tasks]
             + ['tokens', 'PFLOP', 'tokens/s', 'MFU'])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for arch, a in archs.items():
@@ -135,9 +141,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     runs = [run_summary(d) for d in args.out_dirs]
     speed = [run_speed(d) for d in args.speed_runs] if args.speed_runs else runs
-    archs = {}
-    for arch in dict.fromkeys(r['arch'] for r in runs):
-        archs[arch] = arch_summary([r for r in runs if r['arch'] == arch], [r for r in speed if r['arch'] == arch])
+    archs = {}  # one row per (architecture, dataset): the dataset fixes the tokenizer
+    for key in dict.fromkeys(group(r) for r in runs):
+        archs[key] = arch_summary([r for r in runs if group(r) == key], [r for r in speed if group(r) == key])
     text = table(archs)
     print(text)
     print("(mean ± half the spread over the runs; val bpb: every validation document scored whole, as eval_bpb.py does)")
