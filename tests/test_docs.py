@@ -45,7 +45,7 @@ SKIPPED = {
     'pip install ".[test]"': "installs packages (network); the test runs in the installed environment",
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
     'python -m pytest -q -n 7 --dist loadgroup tests/gpu': GPU,
-    'bash reference/stdlib_comparison/run.sh': GPU + " (four small runs, about 15 minutes on one H200)",
+    'bash reference/stdlib_comparison/run.sh': GPU + " (eight small runs, about 30 minutes on one H200)",
     # run by tests/test_reference_tasks.py, which checks that it prints the documented table
     'python reference/stdlib_comparison/summarize.py reference/stdlib_comparison/runs/out-compare-llama-s1 '
     'reference/stdlib_comparison/runs/out-compare-llama-s2 reference/stdlib_comparison/runs/out-compare-gpt2-s1 '
