@@ -472,7 +472,8 @@ def sweep(c):
     largest = None
     base = [a for a in c.argv if not a.startswith(('--bench_sweep', '--batch_size'))]
     for size in [int(x) for x in c.bench_sweep_sizes.split(',')]:
-        cmd = [sys.executable, __file__, *base, f'--batch_size={size}']
+        # the real limit, not the estimate's: train.py's memory check would stop at the estimate
+        cmd = [sys.executable, __file__, *base, f'--batch_size={size}', '--memory_check=False']
         proc = subprocess.run(cmd, capture_output=True, text=True)
         tail = (proc.stdout + proc.stderr).strip().splitlines()
         print(f"micro-batch {size}: " + (tail[-1] if tail else f"exit {proc.returncode}"))

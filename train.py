@@ -39,6 +39,7 @@ from checkpoint import (best_val_loss, checkpoint_paths, last_eval_iter, load_la
                         restore_training_state, resume_fields, save_checkpoint, tokens_trained, training_state,
                         windows_read)
 from configurator import Configurator, UserError, annotation_types, format_config, run_cli
+from flops_parameter_counting.detailed_cost_analysis import train_memory_estimate
 from gpu_specs import peak_tflops as gpu_peak_tflops
 from loader import Batches, TokenBatches, check_vocabulary, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
@@ -113,6 +114,7 @@ fp8 = False                  # the blocks' Linear layers in FP8 (torchao float8,
 attention_backend = 'auto'   # SDPA kernel on GPU: 'auto' (PyTorch's choice) | 'flash' | 'cudnn' | 'efficient' | 'math'
 peak_tflops = None           # the device's dense peak in TFLOP/s, for MFU on GPUs the table lacks
 max_nonfinite_steps = 5      # stop after this many optimizer steps in a row with a non-finite grad norm
+memory_check = True          # refuse a run whose estimated peak memory (the cost tool's model) exceeds the device's
 # -----------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith('_') and isinstance(v, (int, float, bool, str, type(None)))}
@@ -257,6 +259,44 @@ def same_dataset(a, b):
         return os.path.realpath(resolve_dataset(a)) == os.path.realpath(resolve_dataset(b))
     except UserError:
         return False
+
+
+def check_memory(c, mconf, ranks, dev):
+    """Refuse a training run whose estimated peak memory per process (the cost tool's model of this
+    step) exceeds the device's, before anything is built or written: a run too big for the CPU would
+    otherwise run until the kernel kills it. The device's memory: the whole GPU's (not what is free
+    now: the GPU may be shared); on the CPU the machine's physical memory, shared by its processes (a
+    fixed bound: MemAvailable would refuse runs that fit once other work ends). mps, a size not known,
+    a model the tool does not count, eval_only (no training step): no check."""
+    if not c.memory_check or c.eval_only or dev.type not in ('cuda', 'cpu'):
+        return
+    est = train_memory_estimate(mconf.to_dict(), c.batch_size, ranks.world_size, dev.type, dev.dtype, c.use_zero1,
+                                c.use_fsdp, c.activation_checkpointing, c.activation_memory_budget, c.compile)
+    if est is None:
+        return
+    if dev.type == 'cuda':
+        total, where, procs = (torch.cuda.get_device_properties(c.device).total_memory,
+                               f"the memory of {torch.cuda.get_device_name(c.device)}", 1)
+    else:
+        try:
+            total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+        except (AttributeError, ValueError, OSError):  # not known here (Windows, an unusual Unix)
+            return
+        where, procs = "this machine's memory", int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+    if est['peak'] * procs <= total:
+        return
+    gib = 2 ** 30
+    if est['activations'] >= est['weights and optimizer']:
+        biggest = f"activations {est['activations'] / gib:.1f} GiB"
+        fix = f"lower --batch_size ({c.batch_size}) or --block_size ({mconf.block_size})" + (
+            "" if c.activation_checkpointing else ", or add --activation_checkpointing=True")
+    else:
+        biggest = f"weights, gradients and optimizer state {est['weights and optimizer'] / gib:.1f} GiB"
+        fix = "shard them with --use_fsdp=True over more GPUs (torchrun), or train a smaller model"
+    raise UserError(f"estimated peak memory {est['peak'] / gib:.1f} GiB per process"
+                    + (f" x {procs} processes" if procs > 1 else "")
+                    + f" ({biggest}) exceeds {where} ({total / gib:.1f} GiB): {fix}; "
+                    f"--memory_check=False runs it anyway")
 
 
 def get_lr(it, c):
@@ -486,6 +526,7 @@ def setup(c, make_batches=None):
     mconf = model_config(c, ckpt['model_args'] if ckpt else None, meta['vocab_size'])
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
+    check_memory(c, mconf, ranks, dev)
     if make_batches is None:
         if ckpt is not None:  # the checkpoint fixes the model's vocabulary: the dataset must fit it
             check_vocabulary(data_dir, meta['vocab_size'], mconf.vocab_size, ckpt['config'].get('dataset') or '')

@@ -237,6 +237,9 @@ FSDP_LAYERS_IN_FLIGHT = 2    # unsharded blocks at once under FSDP2 (the current
 FSDP_BYTES_IN_FLIGHT = 2 + 2 + 4  # per unsharded parameter: bf16 weight, bf16 grad, fp32 reduce-scatter copy
 ALLOCATOR_OVERHEAD = 0.10    # fragmentation: reserved vs allocated (torch.cuda.memory_reserved)
 CUDA_CONTEXT_GIB = 0.6       # CUDA context and kernels, outside PyTorch's allocator (nvidia-smi sees it)
+# off the GPU: the process itself, Python, torch, train.py's imports, threads and small buffers: the peak
+# RSS of train.py on CPU with a tiny model less its weights, gradients and AdamW states (torch 2.13, Linux)
+CPU_PROCESS_GIB = 0.32
 GIB = 2 ** 30
 
 
@@ -247,93 +250,119 @@ def norm_stat_bytes(s):
     return FP32 if s.norm != 'layernorm' else 2 * FP32
 
 
-def activation_terms(s, residual_dtype='compute', compiled=True, recompute_pointwise=False):
+def activation_terms(s, residual_dtype='compute', compiled=True, recompute_pointwise=False, float32=False,
+                     cpu=False, dropout=0.0, seq_len=0):
     """Bytes per token saved for backward by one block: bf16 autocast, flash attention
     (F.scaled_dot_product_attention), pre-norm, no dropout; torch.compile (inductor's min-cut
     partitioner) or eager PyTorch. Each entry names the tensor. recompute_pointwise: what torch.compile's
     memory-budget partitioner saves at train.py's activation_memory_budget just below 1 (see
     pointwise_recompute_ratio): the residual stream into the norms and the MLP's activation output are
-    recomputed in backward (measured with tests/gpu/saved_probe.py)."""
+    recomputed in backward (measured with tests/gpu/saved_probe.py).
+    float32: train.py's float32 training, no autocast (off the GPU always): the same tensors, all fp32.
+    cpu: PyTorch's CPU kernels, as measured in eager float32 with saved-tensor hooks (torch 2.13):
+    F.rms_norm is a composite there and also saves its normalized input; SDPA runs a flash kernel
+    (the same saved tensors as on the GPU, no T x T matrix) unless dropout > 0, when it falls back to
+    the math path, which saves three T x T matrices per head (seq_len T: the softmax output, the
+    dropout's fp32 noise, the dropped weights), and each residual-branch dropout saves its fp32 noise
+    (the flash path's q, k, v terms are kept there: a slight overestimate)."""
     d, f, h = s.n_embd, s.d_ff, s.n_head
+    a, an = (FP32, 'fp32') if float32 else (BF16, 'bf16')  # the compute dtype's element size and name
     kv_width = s.n_kv_head * s.head_dim
     gqa = s.n_kv_head < s.n_head
     rope = not s.learned_positions
-    if compiled:  # the stream itself: bf16 with residual_dtype='compute', fp32 with 'float32'
-        res = RESIDUAL_BYTES[residual_dtype]
+    if compiled:  # the stream itself: bf16 with residual_dtype='compute', fp32 with 'float32' (or no autocast)
+        res = FP32 if float32 else RESIDUAL_BYTES[residual_dtype]
         terms = {} if recompute_pointwise else {
             f"residual into norm 1 and norm 2 ({'bf16' if res == BF16 else 'fp32'})": 2 * res * d}
     else:  # eager: the norm saves an fp32 input either way (model.py's x.float(), or autocast's fp32 layer_norm)
         terms = {'residual into norm 1 and norm 2 (fp32 upcast in eager)': 2 * FP32 * d}
     terms['norm statistics'] = 2 * norm_stat_bytes(s)
-    terms['qkv input (bf16 norm output)'] = BF16 * d
+    if cpu and not compiled and s.norm == 'rmsnorm':
+        terms['normalized input of the 2 RMSNorms (fp32; a composite on CPU)'] = 2 * FP32 * d
+    terms[f'qkv input ({an} norm output)'] = a * d
     # q, k, v are views of the qkv output; the whole buffer lives while SDPA saves any view of it:
     # GPT-2 (q, k, v all views) always; LLaMA only without GQA (v), since RoPE and the GQA repeat copy.
     if not rope or not gqa:
-        terms['qkv output (bf16, views saved by attention)'] = BF16 * (d + 2 * kv_width)
+        terms[f'qkv output ({an}, views saved by attention)'] = a * (d + 2 * kv_width)
     if rope:  # RoPE makes new q and k; k is saved only when SDPA takes it unrepeated
-        terms['q and k after RoPE (bf16)'] = BF16 * (d + (0 if gqa else kv_width))
+        terms[f'q and k after RoPE ({an})'] = a * (d + (0 if gqa else kv_width))
     if gqa:  # repeat_interleave makes n_head-wide copies of k and v, which SDPA saves
-        terms['k and v repeated to n_head heads (bf16)'] = 2 * BF16 * d
-    terms['attention output, proj input (bf16)'] = BF16 * d  # flash's (B, T, H, Q) output: no copy
-    terms['flash-attention logsumexp (fp32)'] = FP32 * h
-    terms['mlp input (bf16 norm output)'] = BF16 * d
-    if s.gated_mlp:
-        terms['mlp fc output [gate | up] (bf16)'] = BF16 * 2 * f
-        if not compiled:  # compiled: recomputed from [gate | up] in the backward's fused kernel
-            terms['silu(gate) (bf16)'] = BF16 * f
-        if not recompute_pointwise:
-            terms['silu(gate) * up, proj input (bf16)'] = BF16 * f
+        terms[f'k and v repeated to n_head heads ({an})'] = 2 * a * d
+    terms[f'attention output, proj input ({an})'] = a * d  # flash's (B, T, H, Q) output: no copy
+    if cpu and dropout > 0:
+        terms['attention T x T per head: softmax, dropout noise, dropped (fp32, math path)'] = 3 * FP32 * h * seq_len
+        terms['dropout noise of attention and mlp outputs (fp32)'] = 2 * FP32 * d
     else:
-        terms['mlp fc output (bf16)'] = BF16 * f
+        terms['flash-attention logsumexp (fp32)'] = FP32 * h
+    terms[f'mlp input ({an} norm output)'] = a * d
+    if s.gated_mlp:
+        terms[f'mlp fc output [gate | up] ({an})'] = a * 2 * f
+        if not compiled:  # compiled: recomputed from [gate | up] in the backward's fused kernel
+            terms[f'silu(gate) ({an})'] = a * f
         if not recompute_pointwise:
-            terms['gelu output, proj input (bf16)'] = BF16 * f
+            terms[f'silu(gate) * up, proj input ({an})'] = a * f
+    else:
+        terms[f'mlp fc output ({an})'] = a * f
+        if not recompute_pointwise:
+            terms[f'gelu output, proj input ({an})'] = a * f
     return terms
 
 
-def saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute_pointwise):
-    """Bytes saved for backward by one micro-batch: (per-layer-per-token terms, {part: bytes})."""
-    layer = activation_terms(s, residual_dtype, compiled, recompute_pointwise)
+def saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute_pointwise,
+                      float32=False, cpu=False, dropout=0.0, seq_len=0):
+    """Bytes saved for backward by one micro-batch: (per-layer-per-token terms, {part: bytes}).
+    float32, cpu, dropout, seq_len: as activation_terms."""
+    layer = activation_terms(s, residual_dtype, compiled, recompute_pointwise, float32, cpu, dropout, seq_len)
     per_layer = sum(layer.values())
+    a = FP32 if float32 else BF16
+    res = FP32 if float32 else RESIDUAL_BYTES[residual_dtype]
     # norm_f's input (the stream; fp32 in eager; recomputed with the blocks' stream), its
-    # statistics, and lm_head's bf16 input
-    final_in = 0 if recompute_pointwise else RESIDUAL_BYTES[residual_dtype] if compiled else FP32
-    final = final_in * s.n_embd + norm_stat_bytes(s) + BF16 * s.n_embd
+    # statistics (on CPU in eager, RMSNorm's normalized input too), and lm_head's bf16 (fp32) input
+    final_in = 0 if recompute_pointwise else res if compiled else FP32
+    normalized = FP32 * s.n_embd if cpu and not compiled and s.norm == 'rmsnorm' else 0
+    final = final_in * s.n_embd + norm_stat_bytes(s) + normalized + a * s.n_embd
     if activation_checkpointing:  # each block keeps its input; one block's activations live during recompute
-        blocks = tokens * (s.n_layer * RESIDUAL_BYTES[residual_dtype] * s.n_embd + per_layer)
+        blocks = tokens * (s.n_layer * res * s.n_embd + per_layer)
     else:
         blocks = tokens * s.n_layer * per_layer
-    logits_bytes = COMPILED_LOGITS_BYTES if compiled else EAGER_LOGITS_BYTES
+    # compiled: the fused cross-entropy's logits in the compute dtype; eager: 3 fp32 (as in bf16 autocast)
+    logits_bytes = (FP32 if float32 else COMPILED_LOGITS_BYTES) if compiled else EAGER_LOGITS_BYTES
+    logits_name = f"{'fp32' if float32 else 'bf16'}, compiled" if compiled else 'fp32, eager'
     return layer, {
         'blocks': blocks,
         'final norm and lm_head inputs': tokens * final,
-        f"logits and cross-entropy ({'bf16, compiled' if compiled else 'fp32, eager'}; vocab x tokens)":
-            tokens * s.vocab_size * logits_bytes,
+        f"logits and cross-entropy ({logits_name}; vocab x tokens)": tokens * s.vocab_size * logits_bytes,
     }
 
 
-def pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights):
+def pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights, float32=False):
     """Where torch.compile's memory-budget partitioner (torch._functorch.partitioners,
     choose_saved_values_set) puts the pointwise-recompute choice on its budget scale: (its saved
     bytes - the graph's inputs) / (the default choice's - the inputs), the inputs being the fp32
     weights. A budget at or above this ratio gets that choice; below it, matmul outputs are recomputed
     too. The default choice saves the bf16 weight copies; the recompute choice saves the fp32 weights
-    (inputs, so they cost nothing on this scale) and recasts them in backward."""
+    (inputs, so they cost nothing on this scale) and recasts them in backward. float32 (no autocast,
+    not measured): both choices save the fp32 weights, inputs, so the scale is of activations alone."""
     weights = BYTES_WEIGHT * sum(count_parameters(s).values())
-    default = sum(saved_activations(s, tokens, False, residual_dtype, True, False)[1].values())
-    pointwise = sum(saved_activations(s, tokens, False, residual_dtype, True, True)[1].values())
-    span = default + BYTES_AUTOCAST_COPY * linear_weights - weights
+    default = sum(saved_activations(s, tokens, False, residual_dtype, True, False, float32)[1].values())
+    pointwise = sum(saved_activations(s, tokens, False, residual_dtype, True, True, float32)[1].values())
+    span = default if float32 else default + BYTES_AUTOCAST_COPY * linear_weights - weights
     return pointwise / span if span > 0 else float('inf')
 
 
 def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=False,
-                    residual_dtype='compute', compiled=True, activation_memory_budget=1.0):
+                    residual_dtype='compute', compiled=True, activation_memory_budget=1.0,
+                    float32=False, cpu=False, dropout=0.0):
     """Peak bytes per GPU at the start of backward of a micro-step after the first: weights,
     gradients and AdamW states all exist, every activation of the micro-batch is saved, and the
     cross-entropy backward holds its gradient. Plain (DDP when num_gpus > 1), ZeRO-1, FSDP2.
     activation_memory_budget (train.py's key): below 1, torch.compile's choice that recomputes the
     pointwise results (the residual stream into the norms, the MLP's activation output) and recasts
     the bf16 weights in backward, where the budget is at or above that choice's ratio; lower budgets
-    (matmul outputs recomputed too) are not modelled."""
+    (matmul outputs recomputed too) are not modelled.
+    float32: training without autocast (train.py's dtype in effect 'float32'): fp32 activations, no bf16
+    weight copies. cpu: per process on the CPU (PyTorch's CPU kernels, see activation_terms; dropout is
+    the model's), the last row adding the process itself (CPU_PROCESS_GIB) instead of the CUDA context."""
     if residual_dtype not in RESIDUAL_BYTES:
         raise UserError(f"residual_dtype must be one of {tuple(RESIDUAL_BYTES)}, got {residual_dtype!r}")
     if not 0 < activation_memory_budget <= 1:
@@ -351,7 +380,7 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
     linear_weights = sum(parts[name] for name in BLOCK_PARTS[:4]) + s.n_embd * s.vocab_size
     ratio = None
     if recompute:
-        ratio = pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights)
+        ratio = pointwise_recompute_ratio(s, tokens, residual_dtype, linear_weights, float32)
         if activation_memory_budget < ratio:
             raise UserError(
                 f"activation_memory_budget {activation_memory_budget} is below {min(ratio, 1):.3f}, where this "
@@ -360,18 +389,24 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
                 f"at this shape and micro-batch the activations are too small against the weights for "
                 f"activation_memory_budget {activation_memory_budget} to recompute only pointwise results "
                 f"(not modelled): leave it at 1")
-    layer, activations = saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute)
+    layer, activations = saved_activations(s, tokens, activation_checkpointing, residual_dtype, compiled, recompute,
+                                           float32, cpu, dropout, seq_len)
     act_total = sum(activations.values())
-    # with the budget the copies are not saved: recast in backward, a block's and lm_head's at a time
-    copied = (sum(parts[name] for name in BLOCK_PARTS[:4]) / s.n_layer + s.n_embd * s.vocab_size
-              if recompute else linear_weights)
-    fixed = COMPILED_LM_HEAD_GRAD_BYTES * s.n_embd * s.vocab_size + COMPILED_WORKSPACE_GIB * GIB if compiled else 0
+    # with the budget the copies are not saved: recast in backward, a block's and lm_head's at a time;
+    # without autocast (float32) there are none
+    copied = 0 if float32 else (sum(parts[name] for name in BLOCK_PARTS[:4]) / s.n_layer + s.n_embd * s.vocab_size
+                                if recompute else linear_weights)
+    # compiled: lm_head's bf16 gradient (none in float32) and the CUDA workspaces (none on the CPU)
+    fixed = ((0 if float32 else COMPILED_LM_HEAD_GRAD_BYTES * s.n_embd * s.vocab_size)
+             + (0 if cpu else COMPILED_WORKSPACE_GIB * GIB)) if compiled else 0
     k = num_gpus
     # FSDP2 with bf16 param_dtype: fp32 weights, gradients and states sharded; the root module's
     # parameters (embeddings, final norm, lm_head) stay gathered in bf16 through forward and
-    # backward; FSDP_LAYERS_IN_FLIGHT blocks are gathered at a time, with their gradients
+    # backward; FSDP_LAYERS_IN_FLIGHT blocks are gathered at a time, with their gradients.
+    # float32: gathered in fp32, fp32 weight and gradient in flight (and the reduce-scatter copy)
     block_params = sum(parts[name] for name in BLOCK_PARTS)
-    gathered = BF16 * (n_total - block_params) + FSDP_LAYERS_IN_FLIGHT * FSDP_BYTES_IN_FLIGHT * block_params / s.n_layer
+    gathered_bytes, in_flight = (FP32, FP32 + FP32 + 4) if float32 else (BF16, FSDP_BYTES_IN_FLIGHT)
+    gathered = gathered_bytes * (n_total - block_params) + FSDP_LAYERS_IN_FLIGHT * in_flight * block_params / s.n_layer
 
     # DDP (train.py: gradient_as_bucket_view=True) keeps the gradients inside its all-reduce buckets:
     # no memory beyond one process's
@@ -390,12 +425,54 @@ def memory_estimate(s, batch_size, seq_len, num_gpus, activation_checkpointing=F
     for terms in layouts.values():
         allocated = sum(terms.values())
         terms['total allocated'] = allocated  # what torch.cuda.max_memory_allocated measures
-        terms['total with allocator and CUDA context'] = allocated * (1 + ALLOCATOR_OVERHEAD) + CUDA_CONTEXT_GIB * GIB
+        if cpu:  # peak RSS, but for the heap's retention of freed blocks (see train_memory_estimate)
+            terms['total with the process (Python, torch)'] = allocated + CPU_PROCESS_GIB * GIB
+        else:
+            terms['total with allocator and CUDA context'] = (allocated * (1 + ALLOCATOR_OVERHEAD)
+                                                              + CUDA_CONTEXT_GIB * GIB)
     return dict(batch_size=batch_size, seq_len=seq_len, num_gpus=num_gpus,
                 activation_checkpointing=activation_checkpointing, residual_dtype=residual_dtype,
                 compiled=compiled, activation_memory_budget=activation_memory_budget,
+                float32=float32, cpu=cpu, dropout=dropout,
                 pointwise_recompute_ratio=ratio, activations_per_layer_per_token=layer, activations=activations,
                 per_gpu=layouts)
+
+
+def train_memory_estimate(model, batch_size, world_size=1, device_type='cuda', dtype='bfloat16', use_zero1=False,
+                          use_fsdp=False, activation_checkpointing=False, activation_memory_budget=1.0, compile=True):
+    """The estimated peak memory of one process of a train.py run, from train.py's own settings, for
+    train.py to refuse a run that cannot fit its device before it builds anything. model: a
+    ModelConfig's to_dict() (model.py's field names, presets resolved; its block_size is the sequence
+    length); batch_size: the micro-batch; dtype: the training precision in effect (train.py's
+    Device.dtype: 'float32' off the GPU, where there is no autocast).
+    Returns None for a model off the llama and gpt2 presets (not modelled), else a dict: 'peak' (bytes:
+    allocated at the peak, plus the CUDA context on a GPU or the process itself on the CPU),
+    'activations' and 'weights and optimizer' (weights, gradients, AdamW states, weight copies; bytes).
+    Allocator slack is left out (CUDA's fragmentation, glibc keeping freed blocks of up to 32 MiB in its
+    heap: peak RSS 1.0-1.3x this on CPU), so that a run refused is one that cannot fit. A budget
+    the tool does not model (below its pointwise choice, or with activation checkpointing) is
+    estimated at 1, which saves at least as much."""
+    s = shape_from_config({hf: model[key] for key, hf in PROJECT_KEYS.items() if model.get(key) is not None},
+                          'train.py model')
+    counted = dict(norm=s.norm, position='learned' if s.learned_positions else 'rope',
+                   mlp='swiglu' if s.gated_mlp else 'gelu', norm_placement='pre')  # what the tool counts
+    if any(model.get(key) not in (None, value) for key, value in counted.items()):
+        return None
+    layout = 'fsdp' if use_fsdp else 'zero1' if use_zero1 else 'plain' if world_size == 1 else 'ddp'
+    cpu = device_type != 'cuda'
+    kwargs = dict(activation_checkpointing=activation_checkpointing, compiled=compile, float32=dtype == 'float32',
+                  residual_dtype=model.get('residual_dtype') or 'float32', cpu=cpu, dropout=model.get('dropout') or 0.0)
+    try:
+        mem = memory_estimate(s, batch_size, s.block_size, world_size,
+                              activation_memory_budget=activation_memory_budget, **kwargs)
+    except UserError:  # a budget not modelled
+        mem = memory_estimate(s, batch_size, s.block_size, world_size, **kwargs)
+    terms = mem['per_gpu'][layout]
+    weights = sum(v for k, v in terms.items() if k not in ('activations', 'lm_head bf16 gradient and workspaces')
+                  and not k.startswith('total'))
+    extra = CPU_PROCESS_GIB if cpu else CUDA_CONTEXT_GIB
+    return {'peak': terms['total allocated'] + extra * GIB, 'activations': terms['activations'],
+            'weights and optimizer': weights}
 
 
 # -----------------------------------------------------------------------------
