@@ -211,13 +211,11 @@ def test_cost_tool_activations_are_what_the_compiled_block_saves(arch):
     what torch.compile's forward hands to backward for one block (tests/gpu/saved_probe.py, blocks 1
     and 2): a torch whose partitioner saves other tensors fails here, not in a user's out-of-memory."""
     import json
-    sys.path.insert(0, os.path.join(helpers.REPO, 'flops_parameter_counting'))
-    import detailed_cost_analysis as cost
+    from flops_parameter_counting import detailed_cost_analysis as cost
     config = FULL[arch][0]
     proc = helpers.run('tests/gpu/saved_probe.py', [config, '--batch=8'], timeout=GPU_TIMEOUT, check=True)
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    model = json.load(open(os.path.join(helpers.REPO, 'flops_parameter_counting', 'configs', 'models',
-                                        f'{arch}_1.36b.json')))
+    _, model = cost.load_model_config(config)  # the config file itself, as the cost tool reads it
     predicted = sum(cost.activation_terms(cost.shape_from_config(model)).values())
     assert seen['bytes_per_token_per_block'] == predicted, (seen, predicted, proc.stdout[-2000:])
     assert seen['weight_copies_saved']
