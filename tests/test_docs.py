@@ -48,8 +48,10 @@ SKIPPED = {
     'bash reference/stdlib_comparison/run.sh': GPU + " (eight small runs, about 30 minutes on one H200)",
     # run by tests/test_reference_tasks.py, which checks that it prints the documented table
     'python reference/stdlib_comparison/summarize.py reference/stdlib_comparison/runs/out-compare-llama-s1 '
-    'reference/stdlib_comparison/runs/out-compare-llama-s2 reference/stdlib_comparison/runs/out-compare-gpt2-s1 '
-    'reference/stdlib_comparison/runs/out-compare-gpt2-s2 --speed_runs '
+    'reference/stdlib_comparison/runs/out-compare-llama-s2 reference/stdlib_comparison/runs/out-compare-llama-s3 '
+    'reference/stdlib_comparison/runs/out-compare-gpt2-s1 reference/stdlib_comparison/runs/out-compare-gpt2-s2 '
+    'reference/stdlib_comparison/runs/out-compare-gpt2-s3 reference/stdlib_comparison/runs/out-swap-llama-gpt2tok-s1 '
+    'reference/stdlib_comparison/runs/out-swap-gpt2-llamatok-s1 --speed_runs '
     'reference/stdlib_comparison/runs/out-compare-llama-s1-alone reference/stdlib_comparison/runs/out-compare-gpt2-s1':
         "tests/test_reference_tasks.py runs it and checks its table against the docs",
     'huggingface-cli login': HUB,
