@@ -28,7 +28,7 @@ TOOL_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root: gpu_specs, configurator, model_config (standard library only)
 from configurator import UserError  # noqa: E402  the project's one: a mistake of the user's, one line and exit 2
 from gpu_specs import PEAK_BF16_TFLOPS, gpu_model  # noqa: E402  the one GPU table train.py's MFU uses
-from model_config import CHOICES, ModelConfig  # noqa: E402  model.py's configuration: presets, d_ff rule, checks
+from model_config import CHOICES, PRESETS, ModelConfig  # noqa: E402  model.py's configuration: presets, d_ff rule, checks
 
 
 # -----------------------------------------------------------------------------
@@ -452,11 +452,9 @@ def train_memory_estimate(model, batch_size, world_size=1, device_type='cuda', d
     heap: peak RSS 1.0-1.3x this on CPU), so that a run refused is one that cannot fit. A budget
     the tool does not model (below its pointwise choice, or with activation checkpointing) is
     estimated at 1, which saves at least as much."""
-    s = shape_from_config({hf: model[key] for key, hf in PROJECT_KEYS.items() if model.get(key) is not None},
-                          'train.py model')
-    counted = dict(norm=s.norm, position='learned' if s.learned_positions else 'rope',
-                   mlp='swiglu' if s.gated_mlp else 'gelu', norm_placement='pre')  # what the tool counts
-    if any(model.get(key) not in (None, value) for key, value in counted.items()):
+    s = resolve_shape('train.py model', **model)
+    if any(getattr(s, key) != value for key, value in PRESETS[s.arch].items()
+           if key in ('norm', 'position', 'mlp', 'norm_placement')):  # what the tool counts: the presets
         return None
     layout = 'fsdp' if use_fsdp else 'zero1' if use_zero1 else 'plain' if world_size == 1 else 'ddp'
     cpu = device_type != 'cuda'
