@@ -327,14 +327,12 @@ def load_checkpoint(path):
     except pickle.UnpicklingError as e:
         found = re.search(r'GLOBAL (\S+) was not an allowed global|but got (<[^>]*>)', str(e))
         if found is None:
-            raise UserError(f"{path} is truncated or not a checkpoint ({type(e).__name__}); "
-                            f"restore it from a copy or start again with init_from='scratch'") from None
-        raise UserError(f"{path} is not a checkpoint of this project: it holds a Python object no checkpoint "
-                        f"holds ({found.group(1) or found.group(2)}); it was not loaded, since loading it "
-                        f"could run code from the file") from None
+            raise UnreadableCheckpoint(path, f"is truncated or not a checkpoint ({type(e).__name__})") from None
+        raise UnreadableCheckpoint(path, f"is not a checkpoint of this project: it holds a Python object no "
+                                         f"checkpoint holds ({found.group(1) or found.group(2)}); it was not "
+                                         f"loaded, since loading it could run code from the file") from None
     except Exception as e:
-        raise UserError(f"{path} is truncated or not a checkpoint ({type(e).__name__}); "
-                        f"restore it from a copy or start again with init_from='scratch'") from None
+        raise UnreadableCheckpoint(path, f"is truncated or not a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise UserError(f"{path} is not a checkpoint of this project (missing "
                         f"{[k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]})")
@@ -349,17 +347,43 @@ def checkpoint_paths(out_dir):
     return os.path.join(out_dir, BEST_NAME), os.path.join(out_dir, LAST_NAME)
 
 
-def load_latest(out_dir):
+class UnreadableCheckpoint(UserError):
+    """A checkpoint file that cannot be loaded: path, and what is wrong with it (reason). Its message
+    advises restoring the file; it never advises discarding the run."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path} {reason}: restore it from a copy, or train anew in another out_dir")
+
+
+def load_latest(out_dir, log=print):
     """(path, checkpoint) of what init_from='resume' takes: ckpt_last.pt when it exists and is at a
     later iteration than ckpt.pt (or at the same one and written later), else ckpt.pt. Both files are
-    memory-mapped, so reading the second costs little more than its small fields."""
+    memory-mapped, so reading the second costs little more than its small fields.
+    ckpt_last.pt exists only beside an older ckpt.pt (the best), so with ckpt.pt unreadable an intact
+    ckpt_last.pt is the latest state: the run resumes from it and says so (log), leaving ckpt.pt as it
+    is. With ckpt_last.pt unreadable the latest state is lost: the message names the intact ckpt.pt
+    and how to resume from it, and nothing is deleted."""
     best, last = checkpoint_paths(out_dir)
     if not os.path.isfile(last):
         return best, load_checkpoint(best)
-    latest = load_checkpoint(last)
+    try:
+        latest = load_checkpoint(last)
+    except UnreadableCheckpoint as e:
+        if not os.path.isfile(best):
+            raise
+        other = load_checkpoint(best)
+        raise UserError(f"{last}, the latest state, {e.reason}; {best}, the best, is intact (iter "
+                        f"{other['iter_num']}): to resume from it, move {last} out of {out_dir} (or restore "
+                        f"{last} from a copy)") from None
     if not os.path.isfile(best):
         return last, latest
-    other = load_checkpoint(best)
+    try:
+        other = load_checkpoint(best)
+    except UnreadableCheckpoint as e:
+        log(f"{best} {e.reason}: resuming from {last}, the latest state (iter {latest['iter_num']}); {best} is "
+            f"left as it is, and replaced when this run saves a new best")
+        return last, latest
     if (latest['iter_num'], os.path.getmtime(last)) > (other['iter_num'], os.path.getmtime(best)):
         return last, latest
     return best, other

@@ -261,14 +261,16 @@ def same_dataset(a, b):
         return False
 
 
-def check_memory(c, mconf, ranks, dev):
+def check_memory(c, mconf, ranks, dev, start_iter=0):
     """Refuse a training run whose estimated peak memory per process (the cost tool's model of this
     step) exceeds the device's, before anything is built or written: a run too big for the CPU would
     otherwise run until the kernel kills it. The device's memory: the whole GPU's (not what is free
     now: the GPU may be shared); on the CPU the machine's physical memory, shared by its processes (a
     fixed bound: MemAvailable would refuse runs that fit once other work ends). mps, a size not known,
-    a model the tool does not count, eval_only (no training step): no check."""
-    if not c.memory_check or c.eval_only or dev.type not in ('cuda', 'cpu'):
+    a model the tool does not count, a run with no training step (eval_only, max_iters at or below the
+    iteration it starts from: it evaluates at most, which needs no gradients, optimizer states or
+    saved activations): no check."""
+    if not c.memory_check or c.eval_only or c.max_iters <= start_iter or dev.type not in ('cuda', 'cpu'):
         return
     est = train_memory_estimate(mconf.to_dict(), c.batch_size, ranks.world_size, dev.type, dev.dtype, c.use_zero1,
                                 c.use_fsdp, c.activation_checkpointing, c.activation_memory_budget, c.compile)
@@ -513,7 +515,7 @@ def setup(c, make_batches=None):
         raise UserError(f"eval_only evaluates a checkpoint: add --init_from=resume to evaluate {ckpt_path}")
     t_load = time.time()
     if c.init_from == 'resume':  # the latest state: ckpt_last.pt where it is newer than ckpt.pt (checkpoint.py)
-        ckpt_path, ckpt = load_latest(c.out_dir)
+        ckpt_path, ckpt = load_latest(c.out_dir, log=print if ranks.master else lambda *a: None)
         resume_settings(c, ckpt['config'])
     elif any(os.path.exists(path) for path in checkpoint_paths(c.out_dir)) and not c.overwrite and not c.eval_only:
         raise UserError(f"{c.out_dir} already holds a checkpoint: resume it with --init_from=resume, choose "
@@ -526,7 +528,7 @@ def setup(c, make_batches=None):
     mconf = model_config(c, ckpt['model_args'] if ckpt else None, meta['vocab_size'])
     for key in MODEL_FIELDS:  # the effective configuration shows the resolved model
         setattr(c, key, getattr(mconf, key))
-    check_memory(c, mconf, ranks, dev)
+    check_memory(c, mconf, ranks, dev, ckpt['iter_num'] if ckpt else 0)
     if make_batches is None:
         if ckpt is not None:  # the checkpoint fixes the model's vocabulary: the dataset must fit it
             check_vocabulary(data_dir, meta['vocab_size'], mconf.vocab_size, ckpt['config'].get('dataset') or '')
@@ -749,7 +751,8 @@ def main(argv):
             losses = run_evaluation(t, state, run_log, trackers, log, t_start)
             if losses['val'] < state.best_val_loss or c.always_save_checkpoint:
                 state.best_val_loss = min(state.best_val_loss, losses['val'])
-                if state.iter_num > start:
+                # as the run that was never stopped saves here; not the state just loaded, re-evaluated
+                if state.iter_num > start or eval_pending:
                     save_training(t, state, run_log, config_dict, 'eval', log)
             progress.since = time.time()  # evaluation and checkpoint time stay out of the step time
 
@@ -776,8 +779,15 @@ def main(argv):
                 torch.distributed.barrier()
             return 0
 
+    # the final evaluation: after training, or still owed by a run stopped during its last step
+    final_eval = state.last_eval_iter < state.iter_num and (state.iter_num > start or c.eval_at_start
+                                                            or t.ckpt is not None)
+    if t.ckpt is not None and not final_eval and state.iter_num == start:
+        log(f"nothing to train: the checkpoint is at iter {start}, max_iters is {c.max_iters}; "
+            f"raise --max_iters to train on")
+        return 0
     improved = False
-    if state.iter_num > start or c.eval_at_start:
+    if final_eval:
         losses = run_evaluation(t, state, run_log, trackers, log, t_start)
         improved = losses['val'] < state.best_val_loss
         state.best_val_loss = min(state.best_val_loss, losses['val'])
