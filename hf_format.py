@@ -4,7 +4,7 @@ same logits, and the checkpoint's tokenizer as Hugging Face tokenizer files. exp
 checkpoint as such a folder; eval_downstream.py evaluates one with lm_eval; bench.py times
 transformers' model.
 
-The weights map one to one (docs/ARCH_LLAMA.md, docs/ARCH_GPT2.md): the exported model gives the
+The weights map one to one (config/ARCH_LLAMA.md, config/ARCH_GPT2.md): the exported model gives the
 same logits as ours (fp32, max abs difference under 1e-4; tests/test_model.py checks it, and save_hf
 checks it again on a probe sequence before writing). Only the two standard mixes can be exported:
 RMSNorm + RoPE + SwiGLU (LLaMA) and LayerNorm + learned positions + GELU (GPT-2), pre-norm.
@@ -172,8 +172,10 @@ def found_tokenizer(ckpt):
 
 
 def tiktoken_to_hf(encoding):
-    """A transformers fast tokenizer that encodes as the tiktoken Encoding does (byte-level BPE with
-    the same ranks, split pattern and special tokens), through transformers' TikTokenConverter."""
+    """A transformers fast tokenizer that encodes as training did, tiktoken's encode_ordinary (byte-level
+    BPE with the same ranks and split pattern): '<|endoftext|>' in a text is text (split_special_tokens),
+    while the special tokens keep their ids, for the end of a document and for decoding. Built through
+    transformers' TikTokenConverter."""
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import TikTokenConverter
@@ -190,7 +192,7 @@ def tiktoken_to_hf(encoding):
     if moved:
         raise ValueError(f"special tokens {sorted(moved)} would change id in the converted tokenizer")
     eot = '<|endoftext|>' if '<|endoftext|>' in specials else None
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=eot, eos_token=eot)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=eot, eos_token=eot, split_special_tokens=True)
 
 
 def save_tokenizer(spec, tokenizer, out_dir, max_length):
@@ -203,6 +205,10 @@ def save_tokenizer(spec, tokenizer, out_dir, max_length):
         hf_tokenizer = tokenizer.tokenizer if kind == 'hf' else tiktoken_to_hf(tokenizer.encoding)
     except ValueError as e:
         return f"note: no tokenizer files written: {e}"
+    # training encoded a text's '</s>' or '<|endoftext|>' as text (tokenizer.py): so does the saved tokenizer
+    # (tokenizer_config.json's split_special_tokens, which AutoTokenizer, and so lm_eval, reads)
+    hf_tokenizer.split_special_tokens = True
+    hf_tokenizer.init_kwargs['split_special_tokens'] = True
     hf_tokenizer.model_max_length = max_length
     hf_tokenizer.save_pretrained(out_dir)
     return f"tokenizer: {kind} {name!r} saved"

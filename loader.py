@@ -30,6 +30,7 @@ The memmap is opened per batch: a long-lived np.memmap grows the process's memor
 
 import os
 import pickle
+import re
 from typing import Optional, Protocol
 
 import numpy as np
@@ -46,6 +47,23 @@ ORDERS = ('epoch', 'random')
 SAMPLE_TOKENS, SAMPLE_CHUNKS = 1 << 21, 32  # check_token_ids reads at most 2M tokens of a split, in 32 chunks
 
 
+def _in_repo_prepare(data_dir):
+    """'data/NAME/prepare.py' where data_dir is the repository's data/NAME folder holding that script, else None."""
+    name = os.path.basename(os.path.normpath(data_dir))
+    own = os.path.join(REPO_DIR, 'data', name)
+    if os.path.realpath(data_dir) == os.path.realpath(own) and os.path.isfile(os.path.join(own, 'prepare.py')):
+        return f"data/{name}/prepare.py"
+    return None
+
+
+def prepare_again(data_dir):
+    """What to do about a dataset folder whose files are wrong or missing: run the prepare.py that
+    writes it, the folder's own under data/, or one of them with --out_dir for a folder elsewhere."""
+    script = _in_repo_prepare(data_dir)
+    return (f"run the dataset's prepare.py again (python {script})" if script else
+            f"run the dataset's prepare.py again with --out_dir={data_dir}")
+
+
 def resolve_dataset(dataset):
     """The folder of a dataset: a name under data/, or a path to any folder with the three files."""
     candidates = [dataset] if os.sep in dataset or dataset.startswith('.') else []
@@ -54,21 +72,48 @@ def resolve_dataset(dataset):
         if os.path.isdir(path):
             missing = [f for f in ('train.bin', 'val.bin', 'meta.pkl') if not os.path.isfile(os.path.join(path, f))]
             if missing:
-                raise UserError(f"dataset folder '{path}' lacks {', '.join(missing)}: run its prepare.py "
-                                f"(python data/{os.path.basename(os.path.normpath(path))}/prepare.py)")
+                script = _in_repo_prepare(path)
+                if script:
+                    raise UserError(f"dataset folder '{path}' lacks {', '.join(missing)}: run its prepare.py "
+                                    f"(python {script})")
+                # a folder outside data/ has no prepare.py of its own: one of data/*/prepare.py writes it
+                raise UserError(f"dataset folder '{path}' lacks {', '.join(missing)}: run its prepare.py with "
+                                f"--out_dir={path} (python data/<dataset>/prepare.py --out_dir={path}), or give a "
+                                f"folder that holds train.bin, val.bin and meta.pkl")
             return path
     raise UserError(f"dataset '{dataset}' not found: expected data/{dataset}/ or a folder holding "
                     f"train.bin, val.bin and meta.pkl")
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain values only: dict, list, tuple, str, int, float, bool, None, and bytes and sets
+    from protocols 3 and 4 on (what dataprep.write_dataset and nanoGPT's prepare scripts write: pickle
+    has an opcode for each). Any other object is built by calling a global the file names, and such a
+    call is how a pickle runs code: every global is refused before it is looked up."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"global {module}.{name}")
+
+
 def load_meta(data_dir):
+    """A dataset's meta.pkl: a dict of plain values (_PlainUnpickler), with vocab_size. UserError for a
+    file that is unreadable, that holds anything else (loading it is refused before any of its code
+    could run), or that is not a dataset's."""
+    path = os.path.join(data_dir, 'meta.pkl')
     try:
-        with open(os.path.join(data_dir, 'meta.pkl'), 'rb') as f:
-            meta = pickle.load(f)
-        assert isinstance(meta, dict) and 'vocab_size' in meta
+        with open(path, 'rb') as f:
+            meta = _PlainUnpickler(f).load()
+    except pickle.UnpicklingError as e:
+        found = re.fullmatch(r'global (\S+)', str(e))
+        if found is None:
+            raise UserError(f"{path} is unreadable or not a dataset's meta.pkl: {prepare_again(data_dir)}") from None
+        raise UserError(f"{path} is not a dataset's meta.pkl: it holds a Python object no meta.pkl holds "
+                        f"({found.group(1)}); it was not loaded, since loading it could run code from the file: "
+                        f"{prepare_again(data_dir)}") from None
     except Exception:
-        raise UserError(f"{data_dir}/meta.pkl is unreadable or not a dataset's meta.pkl: "
-                        f"run the dataset's prepare.py again") from None
+        raise UserError(f"{path} is unreadable or not a dataset's meta.pkl: {prepare_again(data_dir)}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get('vocab_size'), int):
+        raise UserError(f"{path} is not a dataset's meta.pkl (a dict with vocab_size): {prepare_again(data_dir)}")
     return meta
 
 
@@ -333,20 +378,43 @@ def token_byte_table(data_dir, meta):
 def document_index(data_dir, meta, split, num_tokens):
     """The documents of a split, an (n, 3) int64 array of [first token, tokens, source id] (the file
     meta['docs'][split] names), or None where meta.pkl names none. Checked against meta.pkl and the
-    split's token count: a stale index is an error, never a wrong attribution."""
+    split's token count: the documents tile the split as dataprep.write_dataset writes them (the first
+    begins at token 0, each has at least one token, its end-of-document id, and begins where the one
+    before ends; the last ends at the split's end), and each source id is one of meta['sources']. A
+    stale or damaged index is an error, never a wrong attribution."""
     name = (meta.get('docs') or {}).get(split)
     if not name:
         return None
     path = os.path.join(data_dir, name)
-    stale = ": the files are from different preparations; run the dataset's prepare.py again"
+    stale = f": the files are from different preparations or damaged; {prepare_again(data_dir)}"
     try:
-        docs = np.load(path)
+        docs = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         raise UserError(f"{path}, which {data_dir}/meta.pkl names, is missing or unreadable{stale}") from None
-    if docs.ndim != 2 or docs.shape[1] != 3 or len(docs) == 0:
-        raise UserError(f"{path} is not a document index (expected rows of [start, tokens, source]){stale}")
-    if int(docs[-1, 0] + docs[-1, 1]) != num_tokens or docs[0, 0] != 0:
-        raise UserError(f"{path} covers {int(docs[-1, 0] + docs[-1, 1]):,} tokens, {split}.bin holds {num_tokens:,}{stale}")
+    if docs.ndim != 2 or docs.shape[1] != 3 or len(docs) == 0 or docs.dtype.kind not in 'iu':
+        raise UserError(f"{path} is not a document index (expected integer rows of [start, tokens, source]){stale}")
+    docs = docs.astype(np.int64, copy=False)
+    starts, lengths = docs[:, 0], docs[:, 1]
+    ends = starts + lengths
+    empty = np.flatnonzero(lengths < 1)
+    if len(empty):
+        i = int(empty[0])
+        raise UserError(f"{path}: document {i} has {int(lengths[i])} tokens, but every document holds at least "
+                        f"its end-of-document token{stale}")
+    outside = np.flatnonzero((starts < 0) | (ends > num_tokens))
+    if len(outside):
+        i = int(outside[0])
+        raise UserError(f"{path}: document {i} spans tokens {int(starts[i]):,} to {int(ends[i]):,}, past the end "
+                        f"of {split}.bin ({num_tokens:,} tokens){stale}")
+    if starts[0] != 0:
+        raise UserError(f"{path}: document 0 begins at token {int(starts[0]):,}, not at the start of {split}.bin{stale}")
+    gaps = np.flatnonzero(starts[1:] != ends[:-1])
+    if len(gaps):
+        i = int(gaps[0]) + 1
+        raise UserError(f"{path}: document {i} begins at token {int(starts[i]):,}, not where document {i - 1} "
+                        f"ends ({int(ends[i - 1]):,}){stale}")
+    if int(ends[-1]) != num_tokens:
+        raise UserError(f"{path} covers {int(ends[-1]):,} tokens, {split}.bin holds {num_tokens:,}{stale}")
     sources = meta.get('sources') or []
     if docs[:, 2].min() < 0 or docs[:, 2].max() >= max(1, len(sources)):
         raise UserError(f"{path} names source {int(docs[:, 2].max())} but meta.pkl lists "

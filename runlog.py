@@ -1,6 +1,6 @@
 """
 The run log: train.py writes it (RunLog), plot_runs.py and the reference comparison's summarize.py
-read it (read_run_log). Its keys are listed in docs/TRAINING_GUIDE.md ("The run log").
+read it (read_run_log). Its keys are listed in TRAINING_GUIDE.md ("The run log").
 
     out_dir/run_YYYYMMDD_HHMMSS.json   one JSON object, valid after every write (written, then renamed):
         config, model_args, env         the run's effective configuration, model and environment
@@ -91,16 +91,46 @@ def read_run_log(path):
     return log_path, data
 
 
-def add_wall_time(records):
-    """'wall' in each record: seconds since the run first started. A record's 'time' counts from its own
-    process's start, so it falls back to ~0 after a resume; later segments continue from the last record
-    before."""
-    offset, previous = 0.0, None
-    for record in records:
-        t = record.get('time')
-        if t is None:
-            continue
-        if previous is not None and t < previous:
-            offset += previous
-        record['wall'] = offset + t
-        previous = t
+def add_wall_time(log):
+    """'wall' in each record of a run log's 'iters' and 'evals' (or of one list of records): seconds of
+    training since the run first started, the processes of a resumed run laid end to end (the time
+    between a stop and its resume left out). A record's 'time' counts from its own process's start, so
+    wall = time + the length of the processes before its own, each as long as its last record's time
+    (in either list): the same for its evaluations and its iterations, so both lie on one axis.
+
+    Which process wrote a record: with 'unix_time' (every record since the run log has it), its
+    process started at unix_time - time, and a new process starts after the record before it (in
+    time, over both lists) was written. Without it (older logs), a drop in 'time' within a list
+    starts the next process, the k-th of each list taken to be the same process; these come first."""
+    lists = [log[kind] for kind in ('iters', 'evals')] if isinstance(log, dict) else [log]
+    process = {}  # id(record) -> (0 for the older records without unix_time, 1 for those with it; number)
+    for records in lists:  # older records: a drop in time within the list starts a process
+        number, previous = 0, None
+        for record in records:
+            t = record.get('time')
+            if t is None or record.get('unix_time') is not None:
+                continue
+            if previous is not None and t < previous:
+                number += 1
+            process[id(record)] = (0, number)
+            previous = t
+    clocked = sorted((r for records in lists for r in records
+                      if r.get('time') is not None and r.get('unix_time') is not None), key=lambda r: r['unix_time'])
+    number, previous = -1, None
+    for record in clocked:  # a process starts after its predecessor's last record was written
+        if previous is None or record['unix_time'] - record['time'] > previous:
+            number += 1
+        process[id(record)] = (1, number)
+        previous = record['unix_time']
+    length = {}  # process -> its last record's time
+    for records in lists:
+        for record in records:
+            if id(record) in process:
+                length[process[id(record)]] = max(length.get(process[id(record)], 0.0), record['time'])
+    offset, total = {}, 0.0
+    for key in sorted(length):
+        offset[key], total = total, total + length[key]
+    for records in lists:
+        for record in records:
+            if id(record) in process:
+                record['wall'] = offset[process[id(record)]] + record['time']
