@@ -13,7 +13,7 @@ What it does, in order: exports out_dir's checkpoint as export_hf.py does (hf_fo
 weights, logits checked against ours, and the dataset's tokenizer) into a temporary folder (or hf_dir),
 scores the validation documents as eval_bpb.py does (bpb.bits_per_byte; bpb.py defines the number), then
 runs lm_eval.simple_evaluate with model 'hf' on that folder. The default tasks suit ~1B models trained
-on a few billion tokens (docs/TRAINING_GUIDE.md, section 11): all zero-shot, scored by log-likelihood, no
+on a few billion tokens (TRAINING_GUIDE.md, section 11): all zero-shot, scored by log-likelihood, no
 generation. lm_eval fetches their data from the Hugging Face hub; a task defined by a YAML file over
 local data files (include_path) needs no network.
 

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, fields, asdict
 from typing import Optional
 
-# The architecture presets (docs/ARCH_LLAMA.md, docs/ARCH_GPT2.md). d_ff is a rule, not a number.
+# The architecture presets (config/ARCH_LLAMA.md, config/ARCH_GPT2.md). d_ff is a rule, not a number.
 PRESETS = {
     'llama': dict(norm='rmsnorm', position='rope', mlp='swiglu', norm_placement='pre',
                   tie_embeddings=False, bias=False, norm_eps=1e-5, rope_theta=10000.0, residual_dtype='float32'),

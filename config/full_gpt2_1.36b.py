@@ -1,5 +1,5 @@
 # GPT-2 1.36B on SlimPajama-6B (GPT-2 tokenizer): 18 layers x 2432 wide, 19 heads of 128 (the
-# often-quoted "18 heads" does not divide 2432; see docs/ARCH_GPT2.md), GELU d_ff 9728,
+# often-quoted "18 heads" does not divide 2432; see config/ARCH_GPT2.md), GELU d_ff 9728,
 # pre-norm LayerNorm, learned positions, tied embeddings, no biases: 1,404,968,832 parameters.
 # vocab_size 50304 = GPT-2's 50257 padded to a multiple of 128 (faster matmuls; the extra rows are never targets).
 # The same training recipe as config/full_llama_1.36b.py, so the comparison is fair.

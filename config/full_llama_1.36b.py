@@ -1,5 +1,5 @@
 # LLaMA 1.36B on SlimPajama-6B (LLaMA-2 tokenizer): 18 layers x 2304 wide, 18 heads of 128,
-# SwiGLU d_ff 6144, RMSNorm, RoPE, untied embeddings: 1,294,159,104 parameters (docs/ARCH_LLAMA.md).
+# SwiGLU d_ff 6144, RMSNorm, RoPE, untied embeddings: 1,294,159,104 parameters (config/ARCH_LLAMA.md).
 # One optimizer step = batch_size x gradient_accumulation_steps x block_size = 8 x 16 x 2048
 # = 262,144 tokens, whatever the GPU count; 25,000 iterations = 6.55B tokens, about one pass over
 # SlimPajama-6B (data_order 'epoch': every training window once a pass; train.py prints the passes).

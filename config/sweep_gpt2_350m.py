@@ -1,4 +1,4 @@
-# GPT-2 ~356M for the learning-rate x seed sweep before the 1.36B runs (docs/TRAINING_GUIDE.md, "Reading
+# GPT-2 ~356M for the learning-rate x seed sweep before the 1.36B runs (TRAINING_GUIDE.md, "Reading
 # the comparison"): 24 layers x 1024 wide, 16 heads of 64, GELU d_ff 4096, pre-norm LayerNorm,
 # learned positions, tied embeddings, no biases: 355,648,512 parameters, 302,039,040 of them in the
 # blocks. The same depth and width as config/sweep_llama_350m.py, so that the two differ in their

@@ -1,4 +1,4 @@
-# LLaMA ~370M for the learning-rate x seed sweep before the 1.36B runs (docs/TRAINING_GUIDE.md, "Reading
+# LLaMA ~370M for the learning-rate x seed sweep before the 1.36B runs (TRAINING_GUIDE.md, "Reading
 # the comparison"): 24 layers x 1024 wide, 16 heads of 64, SwiGLU d_ff 2816 (8/3 x 1024 rounded up to
 # a multiple of 256), RMSNorm, RoPE, untied embeddings: 373,867,520 parameters, 308,330,496 of them
 # in the blocks. The same depth and width as config/sweep_gpt2_350m.py, so that the two differ in

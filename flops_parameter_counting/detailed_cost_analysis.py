@@ -7,18 +7,25 @@ Forward (from a model):
     python flops_parameter_counting/detailed_cost_analysis.py --model_config config/full_llama_1.36b.py
     python detailed_cost_analysis.py --model_config config/full_gpt2_1.36b.py --tokens 6.5e9 \
         --gpu H20 --num_gpus 4 --mfu 0.35 --batch_size 8 --json
+    python detailed_cost_analysis.py --model_config configs/models/llama_1.36b.json     # verify N
+    python detailed_cost_analysis.py --model_config config/quick_llama.py --vocab_size 257
+The model JSONs, written from the configs that own the shapes:
+    python flops_parameter_counting/detailed_cost_analysis.py --model_config config/full_llama_1.36b.py \
+        --write_model_json flops_parameter_counting/configs/models/llama_1.36b.json
 Backward (from a compute budget) and verify (a given N and D):
     python detailed_cost_analysis.py --backward_config configs/scaling_laws/custom/verify_llama_1.36b.jsonc
 Self-check against published figures:
     python detailed_cost_analysis.py --validate
 
 A shape's presets and checks are model.py's own (model_config.py, torch-free), and its parameter
-count is model.py's exactly (tests/test_cost_tool.py checks it shape by shape).
+count is model.py's exactly (tests/test_cost_tool.py checks it shape by shape). Every number a user
+gives, on the command line or in a JSON config, is checked in one place ("input checks" below).
 Formulas and sources: README.md beside this file.
 """
 
 import argparse
 import ast
+import difflib
 import json
 import math
 import os
@@ -121,6 +128,7 @@ IGNORED_KEYS = {'_comment', 'comment', 'architectures', 'torch_dtype', 'transfor
 def shape_from_config(cfg, source='model config'):
     """A ModelShape from a dict of Hugging Face config names: the REQUIRED ones, and the rest (kv heads,
     d_ff, tying, bias) where given; ModelConfig fills in the arch's presets and checks the shape."""
+    check_model_json(cfg, source)
     fields = {}
     for key, value in cfg.items():
         if key in HF_NAMES and value is not None:
@@ -581,10 +589,11 @@ def train_defaults():
     return defaults
 
 
-def load_project_config(path):
+def load_project_config(path, vocab_size=None):
     """The model of one of the project's config files (config/*.py, Python, executed over train.py's
     defaults as train.py does), as Hugging Face config names: the shapes are read from the configs
-    themselves, never copied."""
+    themselves, never copied. vocab_size (--vocab_size), where given, overrides the config's, as
+    train.py's --vocab_size does."""
     namespace = train_defaults()
     try:
         with open(path, encoding='utf-8') as f:
@@ -594,18 +603,46 @@ def load_project_config(path):
     set_apart = [k for k in PRESET_ONLY if namespace.get(k) is not None]
     if set_apart:
         raise UserError(f"{path} sets {', '.join(set_apart)}: this tool counts the llama and gpt2 presets only")
-    if namespace.get('vocab_size') is None:
-        raise UserError(f"{path} leaves vocab_size to its dataset: give it with a model JSON, or set it in the config")
+    if vocab_size is not None:
+        namespace['vocab_size'] = vocab_size
+    if namespace.get('vocab_size') is None:  # train.py takes the dataset's (meta.pkl) when the config has none
+        dataset = namespace.get('dataset')
+        meta = os.path.join(dataset if os.sep in str(dataset) else os.path.join('data', str(dataset)), 'meta.pkl')
+        raise UserError(f"{path} leaves vocab_size to its dataset: train.py reads it from {meta}; "
+                        f"give it with --vocab_size")
     return {hf: namespace[key] for key, hf in PROJECT_KEYS.items() if namespace.get(key) is not None}
 
 
-def load_model_config(path, *dirs):
+MODELS_DIR = os.path.join(TOOL_DIR, 'configs', 'models')  # llama_1.36b.json, gpt2_1.36b.json (--write_model_json)
+
+
+def load_model_config(path, *dirs, vocab_size=None):
     """(path found, model config as Hugging Face names) from a project config (config/*.py) or a model
-    JSON (Hugging Face's config.json names), looked for as resolve_path does, and in the repo root."""
-    path = resolve_path(path, *dirs, REPO_DIR)
+    JSON (Hugging Face's config.json names), looked for as resolve_path does, in the repo root, and a
+    bare file name in configs/models/. vocab_size, where given, overrides the file's."""
+    path = resolve_path(path, *dirs, REPO_DIR, MODELS_DIR)
     if path.endswith('.py'):
-        return path, load_project_config(path)
-    return load_jsonc(path)
+        return path, load_project_config(path, vocab_size)
+    path, cfg = load_jsonc(path)
+    if vocab_size is not None:
+        cfg = {k: v for k, v in cfg.items() if HF_NAMES.get(k) != 'vocab_size'}
+        cfg['vocab_size'] = vocab_size
+    return path, cfg
+
+
+def scaling_law_dirs():
+    """configs/scaling_laws/*/: where a bare backward config name (verify_llama_1.36b.jsonc) is looked for."""
+    root = os.path.join(TOOL_DIR, 'configs', 'scaling_laws')
+    return [os.path.join(root, d) for d in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, d))]
+
+
+def model_json(cfg, source):
+    """A model JSON (Hugging Face's names, every field resolved, so a reader sees each number) of the shape
+    that cfg gives: what --write_model_json writes."""
+    s = shape_from_config(cfg, source)
+    note = (f"written from {source} by detailed_cost_analysis.py --write_model_json "
+            f"(flops_parameter_counting/README.md); change the config, not this file")
+    return {'_comment': note, **{hf: getattr(s, key) for key, hf in PROJECT_KEYS.items()}}
 
 
 def load_jsonc(path, *dirs):
@@ -620,6 +657,119 @@ def load_jsonc(path, *dirs):
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object at the top level")
     return path, data
+
+
+# -----------------------------------------------------------------------------
+# input checks: every value a user gives, on the command line or in a JSON config, by type and range,
+# in these tables, before anything is computed. A mistake is a UserError: one line, exit status 2.
+# A model JSON's shape (its integers, its architecture's name) is model_config.ModelConfig's to check.
+
+def is_number(value):
+    """An int or a float, but not JSON's true or false (a bool is an int in Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_finite(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+MAX_COUNT = 10 ** 12    # layers, GPUs, micro-batch, tokens of context: beyond is a typo
+MAX_NUMBER = 1e30       # FLOPs, tokens, hours, TFLOP/s: far beyond any training run, well inside a float
+MAX_PARAMETERS = 1e20   # beyond, the compute-optimal D, (beta B N^alpha / (alpha A))^(1/beta), overflows a float
+KINDS = {  # kind: (what a value must be, its test, its largest value or None)
+    'count': ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, MAX_COUNT),
+    'positive': ("a positive number", lambda v: is_number(v) and is_finite(v) and v > 0, MAX_NUMBER),
+    'fraction': ("a fraction in (0, 1]", lambda v: is_number(v) and 0 < v <= 1, None),
+    'parameters': (f"a number from 1 to {MAX_PARAMETERS:g}", lambda v: is_number(v) and 1 <= v <= MAX_PARAMETERS, None),
+    'text': ("a non-empty string", lambda v: isinstance(v, str) and v.strip() != '', None),
+    'flag': ("true or false", lambda v: isinstance(v, bool), None),
+    'arch': (f"one of {CHOICES['arch']}", lambda v: isinstance(v, str) and v in CHOICES['arch'], None),
+}
+# the command line's numbers (argparse has made them int or float; None: not given)
+FLAGS = {'tokens': 'positive', 'batch_size': 'count', 'seq_len': 'count', 'peak_tflops': 'positive',
+         'num_gpus': 'count', 'mfu': 'fraction', 'activation_memory_budget': 'fraction', 'vocab_size': 'count'}
+# the backward / verify config (README.md): section -> {key: kind}
+BACKWARD_CONFIG = {
+    'budget': {'flops': 'positive', 'gpu': 'text', 'num_gpus': 'count', 'hours': 'positive', 'mfu': 'fraction',
+               'peak_tflops': 'positive'},
+    'shape': {'architecture': 'arch', 'num_hidden_layers': 'count', 'hidden_size': 'count', 'vocab_size': 'count',
+              'max_position_embeddings': 'count'},
+    'verify': {'model_config': 'text', 'parameters': 'parameters', 'tokens': 'positive'},  # tokens: one or a list
+}
+GPU_BUDGET = ('gpu', 'num_gpus', 'hours', 'mfu')
+# a model JSON's values that ModelConfig does not check (a string 'false' would be true)
+MODEL_JSON = {'architecture': 'text', 'model_type': 'text', 'tie_word_embeddings': 'flag', 'bias': 'flag',
+              'attention_bias': 'flag', 'mlp_bias': 'flag'}
+
+
+def check_value(name, value, kind):
+    must, test, most = KINDS[kind]
+    if not test(value):
+        raise UserError(f"{name} must be {must}, got {value!r}")
+    if most is not None and value > most:
+        raise UserError(f"{name} must be at most {most:g}, got {value!r}")
+    return value
+
+
+def check_flags(args):
+    for name, kind in FLAGS.items():
+        if getattr(args, name) is not None:
+            check_value(f"--{name}", getattr(args, name), kind)
+
+
+def unknown_key(key, known):
+    match = difflib.get_close_matches(key, known, n=1)
+    return f"unknown key {key!r}" + (f" (did you mean {match[0]!r}?)" if match else f" (known: {', '.join(known)})")
+
+
+def check_model_json(cfg, source):
+    for key, kind in MODEL_JSON.items():
+        if cfg.get(key) is not None:
+            check_value(f"{source}: {key}", cfg[key], kind)
+
+
+def check_backward_config(cfg, source):
+    """Every section and field of a backward / verify config by type and range, and which go together."""
+    for section, fields in cfg.items():
+        if section not in BACKWARD_CONFIG:
+            raise UserError(f"{source}: {unknown_key(section, list(BACKWARD_CONFIG))}")
+        if not isinstance(fields, dict):
+            raise UserError(f"{source}: {section} must be an object ({{...}}), got {fields!r}")
+        kinds = BACKWARD_CONFIG[section]
+        for key, value in fields.items():
+            if key not in kinds:
+                raise UserError(f"{source}: {section}: {unknown_key(key, list(kinds))}")
+            if key == 'tokens' and isinstance(value, list):
+                for i, v in enumerate(value):
+                    check_value(f"{source}: verify.tokens[{i}]", v, kinds[key])
+            else:
+                check_value(f"{source}: {section}.{key}", value, kinds[key])
+    if 'budget' not in cfg and 'verify' not in cfg:
+        raise UserError(f"{source}: needs a 'budget' or a 'verify' section (see README.md)")
+    budget, shape, verify = cfg.get('budget'), cfg.get('shape'), cfg.get('verify')
+    if budget is not None:
+        if 'flops' in budget and set(budget) - {'flops'}:
+            raise UserError(f"{source}: budget gives either 'flops' or gpu, num_gpus, hours and mfu, not both")
+        missing = [k for k in GPU_BUDGET if k not in budget]
+        if 'flops' not in budget and missing:
+            raise UserError(f"{source}: budget needs 'flops', or gpu, num_gpus, hours and mfu "
+                            f"(missing {', '.join(missing)})")
+    if shape is not None:
+        if budget is None:
+            raise UserError(f"{source}: shape picks a model near a budget's N_opt: give a budget too")
+        if 'architecture' not in shape:
+            raise UserError(f"{source}: shape needs an architecture, one of {CHOICES['arch']}")
+        if ('num_hidden_layers' in shape) == ('hidden_size' in shape):
+            raise UserError(f"{source}: shape fixes either num_hidden_layers or hidden_size, not both or neither")
+        if shape.get('hidden_size', HEAD_DIM) % HEAD_DIM:
+            raise UserError(f"{source}: shape.hidden_size must be a multiple of the head size {HEAD_DIM}, "
+                            f"got {shape['hidden_size']}")
+    if verify is not None and ('model_config' in verify) == ('parameters' in verify):
+        raise UserError(f"{source}: verify needs 'model_config' or 'parameters'"
+                        + (", not both" if 'model_config' in verify else ""))
 
 
 # -----------------------------------------------------------------------------
@@ -684,7 +834,7 @@ def print_analysis(r):
     print(f"  {'training (forward + 2x backward)':<34}{f['training']:>18,}   ({f['training'] / 1e9:.3f} GFLOP)")
     print(f"  {'PaLM 6N + 12LHQT':<34}{f['palm_6n_12lhqt']:>18,}   (6N {f['six_n']:,} + 12LHQT {f['attention_12lhqt']:,})")
     t = r['training_flops']
-    print(f"\ntraining FLOPs for D = {t['tokens']:.4g} tokens: {t['flops']:.4e} (6ND with all parameters: {t['six_n_d']:.4e})")
+    print(f"\ntraining FLOPs for D = {t['tokens']:.5g} tokens: {t['flops']:.4e} (6ND with all parameters: {t['six_n_d']:.4e})")
     mem = r['memory']
     k = mem['num_gpus']
     print(f"\nmemory per GPU: micro-batch {mem['batch_size']} x {mem['seq_len']} on each of {k} GPU(s), bf16 autocast, "
@@ -714,7 +864,7 @@ def print_analysis(r):
           " and the CUDA context, about what nvidia-smi shows)")
     tm = r['time']
     print(f"\ntime: {tm['num_gpus']} x {tm['gpu']} ({tm['peak_tflops']:g} TFLOP/s dense bf16) at MFU {tm['mfu']:.0%}: "
-          f"{tm['tokens_per_second']:,.0f} tokens/s, {tm['hours']:.1f} hours ({tm['days']:.2f} days) for {t['tokens']:.4g} tokens")
+          f"{tm['tokens_per_second']:,.0f} tokens/s, {tm['hours']:.1f} hours ({tm['days']:.2f} days) for {t['tokens']:.5g} tokens")
     print(f"\npredicted loss at N = {p['total'] / 1e9:.3f}B, D = {t['tokens'] / 1e9:.3g}B tokens")
     for name in SCALING_LAWS:
         d_opt = r['compute_optimal_tokens'][name]
@@ -729,13 +879,11 @@ HEAD_DIM = 128
 DEFAULT_VOCAB = {'llama': 32000, 'gpt2': 50304}
 
 
-def budget_flops(budget, source):
-    """C in FLOPs from {"flops": C} or {"gpu", "num_gpus", "hours", "mfu"} (model FLOPs at that MFU)."""
+def budget_flops(budget):
+    """C in FLOPs from {"flops": C} or {"gpu", "num_gpus", "hours", "mfu"} (model FLOPs at that MFU);
+    check_backward_config has checked it."""
     if 'flops' in budget:
         return float(budget['flops']), f"{float(budget['flops']):.4g} FLOPs"
-    missing = [k for k in ('gpu', 'num_gpus', 'hours', 'mfu') if k not in budget]
-    if missing:
-        raise UserError(f"{source}: budget needs 'flops', or gpu, num_gpus, hours and mfu (missing {', '.join(missing)})")
     if 'peak_tflops' in budget:
         name, peak = budget['gpu'], budget['peak_tflops']
     else:
@@ -753,8 +901,6 @@ def shape_near(arch, n_target, vocab_size, block_size, n_layer=None, n_embd=None
     if n_layer is not None:
         candidates = [make(n_layer, HEAD_DIM * k) for k in range(1, 1025)]
     else:
-        if n_embd % HEAD_DIM:
-            raise UserError(f"hidden_size {n_embd} is not a multiple of the head size {HEAD_DIM}")
         candidates = [make(layers, n_embd) for layers in range(1, 1025)]
     return min(candidates, key=lambda s: abs(math.log(sum(count_parameters(s).values()) / n_target)))
 
@@ -762,11 +908,10 @@ def shape_near(arch, n_target, vocab_size, block_size, n_layer=None, n_embd=None
 def backward(cfg, path):
     """The backward/verify config as a dict of results (printed, or --json)."""
     source = os.path.basename(path)
-    if 'budget' not in cfg and 'verify' not in cfg:
-        raise UserError(f"{source}: needs a 'budget' or a 'verify' section (see README.md)")
+    check_backward_config(cfg, source)
     out = {}
     if 'budget' in cfg:
-        flops, description = budget_flops(cfg['budget'], source)
+        flops, description = budget_flops(cfg['budget'])
         shape_cfg = cfg.get('shape')
         out['budget'] = {'flops': flops, 'description': description, 'fits': {}}
         for name, law in SCALING_LAWS.items():
@@ -774,11 +919,7 @@ def backward(cfg, path):
             fit = {'n_opt': n_opt, 'd_opt': d_opt, 'tokens_per_parameter': d_opt / n_opt,
                    'loss': predicted_loss(law, n_opt, d_opt)}
             if shape_cfg:
-                arch = shape_cfg.get('architecture')
-                if arch not in CHOICES['arch']:  # before DEFAULT_VOCAB[arch]
-                    raise UserError(f"{source}: shape.architecture must be one of {CHOICES['arch']}, got {arch!r}")
-                if ('num_hidden_layers' in shape_cfg) == ('hidden_size' in shape_cfg):
-                    raise UserError(f"{source}: shape fixes either num_hidden_layers or hidden_size, not both or neither")
+                arch = shape_cfg['architecture']
                 s = shape_near(arch, n_opt, shape_cfg.get('vocab_size', DEFAULT_VOCAB[arch]),
                                shape_cfg.get('max_position_embeddings', 2048),
                                n_layer=shape_cfg.get('num_hidden_layers'), n_embd=shape_cfg.get('hidden_size'),
@@ -794,10 +935,8 @@ def backward(cfg, path):
             model_path, model_cfg = load_model_config(v['model_config'], os.path.dirname(path))
             s = shape_from_config(model_cfg, os.path.basename(model_path))
             n, label = sum(count_parameters(s).values()), v['model_config']
-        elif 'parameters' in v:
-            n, label = float(v['parameters']), f"N = {float(v['parameters']):.4g}"
         else:
-            raise UserError(f"{source}: verify needs 'model_config' or 'parameters'")
+            n, label = float(v['parameters']), f"N = {float(v['parameters']):.4g}"
         tokens = v.get('tokens', [])
         tokens = [float(t) for t in (tokens if isinstance(tokens, list) else [tokens])]
         out['verify'] = {'model': label, 'parameters': n, 'fits': {}}
@@ -896,13 +1035,28 @@ def validate():
 
 # -----------------------------------------------------------------------------
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's, but its errors (an unknown flag, '8.5' for an integer) are the user's one line too."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model_config', help="the project's config file (config/*.py) or a model JSON (Hugging Face "
-                                               "names); relative to the cwd, the repo root or this folder")
-    parser.add_argument('--backward_config', help="compute budget / verify JSONC (see README.md)")
-    parser.add_argument('--validate', action='store_true', help="check against published figures; exit 1 on a failure")
+    parser = ArgumentParser(description=__doc__.strip().splitlines()[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--model_config', help="the project's config file (config/*.py) or a model JSON (Hugging Face "
+                                             "names); relative to the cwd, the repo root or this folder; a bare "
+                                             "name (llama_1.36b.json) is looked for in configs/models/ too")
+    mode.add_argument('--backward_config', help="compute budget / verify JSONC (see README.md); a bare name is "
+                                                "looked for in configs/scaling_laws/*/ too")
+    mode.add_argument('--validate', action='store_true', help="check against published figures; exit 1 on a failure")
+    parser.add_argument('--vocab_size', type=int, help="the vocabulary, over the config's: for a config that leaves it "
+                                                       "to its dataset (train.py reads the dataset's meta.pkl)")
+    parser.add_argument('--write_model_json', metavar='PATH',
+                        help="write --model_config's shape as a model JSON (Hugging Face names) to PATH, and nothing "
+                             "else: how configs/models/*.json are made from config/full_*.py")
     parser.add_argument('--json', action='store_true', help="print the results as one JSON object")
     # 25,000 iterations x 262,144 tokens: one pass over SlimPajama-6B, the production recipe
     parser.add_argument('--tokens', type=float, default=6.5536e9, help="training tokens D (default 6.5536e9)")
@@ -919,6 +1073,10 @@ def main(argv=None):
     parser.add_argument('--activation_memory_budget', type=float, default=1.0,
                         help="train.py's key: below 1, torch.compile recomputes pointwise results in backward")
     args = parser.parse_args(argv)
+    check_flags(args)
+    for name in ('vocab_size', 'write_model_json'):
+        if getattr(args, name) is not None and not args.model_config:
+            raise UserError(f"--{name} goes with --model_config")
 
     if args.validate:
         checks = validate()
@@ -930,7 +1088,7 @@ def main(argv=None):
             print(f"{sum(ok for _, ok, _ in checks)}/{len(checks)} checks passed")
         return 0 if all(ok for _, ok, _ in checks) else 1
     if args.backward_config:
-        path, cfg = load_jsonc(args.backward_config)
+        path, cfg = load_jsonc(args.backward_config, *scaling_law_dirs())
         result = backward(cfg, path)
         if args.json:
             print(json.dumps(result, indent=2))
@@ -939,15 +1097,20 @@ def main(argv=None):
         return 0
     if not args.model_config:
         raise UserError("give --model_config PATH, --backward_config PATH or --validate (see --help)")
-    for name in ('tokens', 'batch_size', 'num_gpus'):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
-    if not 0 < args.mfu <= 1:
-        raise UserError(f"--mfu is a fraction in (0, 1], got {args.mfu}")
-    path, cfg = load_model_config(args.model_config)
+    path, cfg = load_model_config(args.model_config, vocab_size=args.vocab_size)
+    if args.write_model_json:
+        source = os.path.relpath(path, REPO_DIR).replace(os.sep, '/')
+        text = json.dumps(model_json(cfg, source), indent=2) + '\n'
+        try:
+            with open(args.write_model_json, 'w', encoding='utf-8') as f:
+                f.write(text)
+        except OSError as e:
+            raise UserError(f"cannot write {args.write_model_json}: {e.strerror}") from None
+        print(f"wrote {args.write_model_json} from {source}")
+        return 0
     s = shape_from_config(cfg, os.path.basename(path))
     seq_len = args.seq_len or s.block_size
-    if not 0 < seq_len <= s.block_size:
+    if not seq_len <= s.block_size:
         raise UserError(f"--seq_len must be in 1..{s.block_size} (max_position_embeddings), got {seq_len}")
     result = analyze(s, args.tokens, args.batch_size, seq_len, args.gpu, args.num_gpus, args.mfu,
                      args.peak_tflops, args.activation_checkpointing, args.residual_dtype, not args.eager,

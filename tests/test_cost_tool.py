@@ -347,3 +347,159 @@ def test_project_configs_are_read_as_train_py_reads_them():
         assert cost.palm_flops_per_token(shape, shape.block_size) == model.flops_per_token(shape.block_size), path
         checked += 1
     assert checked >= 6  # the 1.36B, sweep, comparison and fp8-check configs
+
+
+# Every number a user gives the tool, on the command line or in a JSON config, is checked by type and
+# range before anything is computed: one line on stderr naming the flag or field, exit status 2.
+BAD_FLAGS = [
+    (['--peak_tflops=0'], '--peak_tflops must be a positive number, got 0.0'),  # was a ZeroDivisionError
+    (['--peak_tflops=-5'], '--peak_tflops must be a positive number, got -5.0'),  # was "-7592.9 hours"
+    (['--peak_tflops=inf'], '--peak_tflops must be a positive number, got inf'),
+    (['--tokens', 'nan'], '--tokens must be a positive number, got nan'),  # was "nan hours"
+    (['--tokens', '1e400'], '--tokens must be a positive number, got inf'),
+    (['--tokens', '0'], '--tokens must be a positive number, got 0.0'),
+    (['--seq_len', '0'], '--seq_len must be a positive integer, got 0'),  # was the model's context, silently
+    (['--seq_len', '4096'], '--seq_len must be in 1..2048'),
+    (['--batch_size', '-1'], '--batch_size must be a positive integer, got -1'),
+    (['--batch_size', '1' + '0' * 20], '--batch_size must be at most 1e+12'),
+    (['--num_gpus', '0'], '--num_gpus must be a positive integer, got 0'),
+    (['--num_gpus', '8.5'], "argument --num_gpus: invalid int value: '8.5'"),  # argparse's own, on one line
+    (['--mfu', 'nan'], '--mfu must be a fraction in (0, 1], got nan'),
+    (['--mfu', '0'], '--mfu must be a fraction in (0, 1], got 0.0'),
+    (['--activation_memory_budget', '0'], '--activation_memory_budget must be a fraction in (0, 1], got 0.0'),
+    (['--vocab_size', '0'], '--vocab_size must be a positive integer, got 0'),
+    (['--no_such_flag'], 'unrecognized arguments: --no_such_flag'),
+]
+
+
+@pytest.mark.parametrize('args, message', BAD_FLAGS, ids=lambda a: ' '.join(a) if isinstance(a, list) else '')
+def test_bad_flags_are_one_line(args, message):
+    r = run_tool('--model_config', 'config/full_llama_1.36b.py', *args)
+    assert (r.returncode, r.stdout) == (2, ''), r.stdout[-500:] + r.stderr
+    assert r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr
+
+
+BUDGET = {'gpu': 'H100', 'num_gpus': 8, 'hours': 24, 'mfu': 0.4}
+SHAPE = {'architecture': 'llama', 'num_hidden_layers': 18}
+BAD_BACKWARD = [
+    ({'budget': {'flops': -1}}, 'budget.flops must be a positive number, got -1'),  # was complex numbers
+    ({'budget': {'flops': 'abc'}}, "budget.flops must be a positive number, got 'abc'"),  # was a ValueError
+    ({'budget': {**BUDGET, 'num_gpus': '8'}}, "budget.num_gpus must be a positive integer, got '8'"),  # TypeError
+    ({'verify': {'parameters': 0}}, 'verify.parameters must be a number from 1 to 1e+20, got 0'),  # ZeroDivisionError
+    ({'budget': 5}, 'budget must be an object ({...}), got 5'),  # was a TypeError
+    ('[1, 2]', 'expected a JSON object at the top level'),
+    ('{"budget": {"flops": 1e999}}', 'budget.flops must be a positive number, got inf'),
+    ({'budget': {'flops': True}}, 'budget.flops must be a positive number, got True'),
+    ({'budget': {**BUDGET, 'mfu': 40}}, 'budget.mfu must be a fraction in (0, 1], got 40'),
+    ({'budget': {**BUDGET, 'hours': 0}}, 'budget.hours must be a positive number, got 0'),
+    ({'budget': {**BUDGET, 'peak_tflops': -989}}, 'budget.peak_tflops must be a positive number, got -989'),
+    ({'budget': {**BUDGET, 'gpu': 100}}, 'budget.gpu must be a non-empty string, got 100'),
+    ({'budget': {**BUDGET, 'gpu': 'V100'}}, "unknown GPU 'V100'"),
+    ({'budget': {'gpu': 'H100', 'hours': 24}}, 'missing num_gpus, mfu'),
+    ({'budget': {'flops': 1e21, **BUDGET}}, "budget gives either 'flops' or gpu, num_gpus, hours and mfu, not both"),
+    ({'budget': {'flop': 1e21}}, "budget: unknown key 'flop' (did you mean 'flops'?)"),
+    ({'budgett': {'flops': 1e21}}, "unknown key 'budgett' (did you mean 'budget'?)"),
+    ({}, "needs a 'budget' or a 'verify' section"),
+    ({'budget': {'flops': 1e21}, 'shape': {**SHAPE, 'num_hidden_layers': 0}},
+     'shape.num_hidden_layers must be a positive integer, got 0'),
+    ({'budget': {'flops': 1e21}, 'shape': {**SHAPE, 'architecture': 'bert'}},
+     "shape.architecture must be one of ('llama', 'gpt2'), got 'bert'"),
+    ({'budget': {'flops': 1e21}, 'shape': {**SHAPE, 'vocab_size': '32000'}},
+     "shape.vocab_size must be a positive integer, got '32000'"),
+    ({'budget': {'flops': 1e21}, 'shape': {'architecture': 'llama', 'hidden_size': 1000}}, 'multiple of the head size'),
+    ({'budget': {'flops': 1e21}, 'shape': {**SHAPE, 'hidden_size': 2048}}, 'not both or neither'),
+    ({'budget': {'flops': 1e21}, 'shape': []}, 'shape must be an object ({...}), got []'),
+    ({'verify': {'parameters': 1e9, 'tokens': [6e9, -1]}}, 'verify.tokens[1] must be a positive number, got -1'),
+    ({'verify': {'parameters': 1e9, 'tokens': 'many'}}, "verify.tokens must be a positive number, got 'many'"),
+    ({'verify': {'parameters': 1e300}}, 'verify.parameters must be a number from 1 to 1e+20, got 1e+300'),  # overflow
+    ({'verify': {'model_config': 5}}, 'verify.model_config must be a non-empty string, got 5'),
+    ({'verify': {'model_config': 'config/full_llama_1.36b.py', 'parameters': 1e9}}, "'model_config' or 'parameters', not both"),
+    ({'verify': {'tokens': [6e9]}}, "verify needs 'model_config' or 'parameters'"),
+]
+
+
+@pytest.mark.parametrize('config, message', BAD_BACKWARD, ids=lambda c: json.dumps(c) if not isinstance(c, str) else c)
+def test_bad_backward_config_is_one_line(tmp_path, config, message):
+    path = tmp_path / 'bad.jsonc'
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    r = run_tool('--backward_config', str(path))
+    assert (r.returncode, r.stdout) == (2, ''), r.stdout[-500:] + r.stderr
+    assert r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('tie_word_embeddings', 'no', "tie_word_embeddings must be true or false, got 'no'"),  # was taken as true
+    ('attention_bias', 'false', "attention_bias must be true or false, got 'false'"),
+    ('architecture', ['llama'], "architecture must be a non-empty string, got ['llama']"),  # was a TypeError
+])
+def test_bad_model_json_field_is_one_line(tmp_path, field, value, message):
+    cfg = dict(architecture='llama', hidden_size=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=10,
+               max_position_embeddings=8)
+    path = tmp_path / 'model.json'
+    path.write_text(json.dumps({**cfg, field: value}))
+    r = run_tool('--model_config', str(path))
+    assert (r.returncode, r.stdout) == (2, ''), r.stdout[-500:] + r.stderr
+    assert r.stderr.count('\n') == 1 and message in r.stderr, r.stderr
+
+
+def test_good_input_at_the_edges_of_its_ranges(tmp_path):
+    """What the checks let through still runs: a fraction of exactly 1, JSON integers for numbers,
+    a single number for verify.tokens, a GPU budget with its own peak."""
+    r = run_tool('--model_config', 'config/full_llama_1.36b.py', '--mfu', '1', '--seq_len', '1', '--json')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)['time']['tokens_per_second'] == pytest.approx(989e12 / cost.palm_flops_per_token(
+        preset_shape('llama_1.36b'), 1))
+    path = tmp_path / 'ok.jsonc'
+    path.write_text(json.dumps({'budget': {'gpu': 'mine', 'peak_tflops': 100, 'num_gpus': 1, 'hours': 1, 'mfu': 1},
+                                'verify': {'parameters': 1000000000, 'tokens': 20000000000}}))
+    out = json.loads(run_tool('--backward_config', str(path), '--json').stdout)
+    assert out['budget']['flops'] == 100e12 * 3600
+    assert list(out['verify']['fits']['hoffmann']['loss_at_tokens']) == ['2e+10']
+
+
+def test_vocab_size_from_the_command_line():
+    """config/quick_llama.py takes its vocabulary from its dataset (train.py reads meta.pkl): the tool
+    says so in one line, and counts it with --vocab_size."""
+    r = run_tool('--model_config', 'config/quick_llama.py')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
+    assert ("config/quick_llama.py leaves vocab_size to its dataset: train.py reads it from "
+            "data/python_stdlib/meta.pkl; give it with --vocab_size") in r.stderr, r.stderr
+    out = json.loads(run_tool('--model_config', 'config/quick_llama.py', '--vocab_size', '257', '--json').stdout)
+    with torch.device('meta'):
+        model = Transformer(ModelConfig(arch='llama', n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=257))
+    assert out['parameters']['total'] == model.num_params() == 1_115_520
+    assert out['model']['vocab_size'] == 257
+    # and it overrides a config's own
+    out = json.loads(run_tool('--model_config', 'config/full_llama_1.36b.py', '--vocab_size', '32768', '--json').stdout)
+    assert out['parameters']['total'] == 1_294_159_104 + 2 * 768 * 2304
+
+
+@pytest.mark.parametrize('name, params', [('llama_1.36b', 1_294_159_104), ('gpt2_1.36b', 1_404_968_832)])
+def test_model_jsons_are_written_from_the_configs(tmp_path, name, params):
+    """configs/models/<name>.json is what --write_model_json makes of config/full_<name>.py, byte for byte,
+    by the command the README gives: the configs own the shapes, the JSONs follow them."""
+    committed = os.path.join(ROOT, 'flops_parameter_counting', 'configs', 'models', f'{name}.json')
+    command = (f"python flops_parameter_counting/detailed_cost_analysis.py --model_config config/full_{name}.py "
+               f"--write_model_json flops_parameter_counting/configs/models/{name}.json")
+    with open(os.path.join(ROOT, 'flops_parameter_counting', 'README.md')) as f:
+        assert command in f.read()
+    r = run_tool('--model_config', f'config/full_{name}.py', '--write_model_json', str(tmp_path / 'model.json'))
+    assert r.returncode == 0 and r.stdout == f"wrote {tmp_path / 'model.json'} from config/full_{name}.py\n", r.stderr
+    with open(committed) as f, open(tmp_path / 'model.json') as g:
+        assert f.read() == g.read(), f"{committed} is stale: run `{command}`"
+    model = json.loads((tmp_path / 'model.json').read_text())
+    assert model['num_attention_heads'] * 128 == model['hidden_size']  # head size 128 (GPT-2: 19 heads, not 18)
+    # it counts what the config counts, and the shape resolves to the config's ModelConfig field by field
+    shape = cost.shape_from_config(model)
+    assert shape == preset_shape(name) and sum(cost.count_parameters(shape).values()) == params
+
+
+def test_write_model_json_errors_are_one_line(tmp_path):
+    r = run_tool('--model_config', 'config/full_llama_1.36b.py', '--write_model_json', str(tmp_path / 'no' / 'm.json'))
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'cannot write' in r.stderr, r.stderr
+    r = run_tool('--model_config', 'config/quick_llama.py', '--write_model_json', str(tmp_path / 'm.json'))
+    assert r.returncode == 2 and 'give it with --vocab_size' in r.stderr and not (tmp_path / 'm.json').exists()
+    r = run_tool('--validate', '--write_model_json', str(tmp_path / 'm.json'))
+    assert r.returncode == 2 and r.stderr == 'error: --write_model_json goes with --model_config\n'

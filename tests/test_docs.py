@@ -1,5 +1,5 @@
 """
-The shell commands of README.md and docs/TRAINING_GUIDE.md, run as a user would type them.
+The shell commands of README.md, TRAINING_GUIDE.md and TESTING.md, run as a user would type them.
 
 Every line of a ```bash block is a command (continuation lines joined, comment lines dropped), and a
 command chained with && is taken step by step. Each step is either in RUN, and is run here, in
@@ -24,7 +24,7 @@ import torch
 pytestmark = pytest.mark.slow  # runs the docs' commands, the quick start's training among them
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ('README.md', 'docs/TRAINING_GUIDE.md', 'docs/TESTING.md', 'reference/stdlib_comparison/README.md')
+DOCS = ('README.md', 'TRAINING_GUIDE.md', 'TESTING.md', 'reference/stdlib_comparison/README.md')
 # seconds for one command: the quick start trains for about 3 minutes on 2 idle cores, and about 5 times
 # that on cores shared with another run of the suite; a command past this fails alone, the rest still run
 TIMEOUT = 1800
@@ -254,7 +254,7 @@ RUN = {
     'python export_hf.py --ckpt out-quick-llama/ckpt.pt --out hf-quick-llama': check_export,
     'python -c "from transformers import AutoModelForCausalLM as M; '
     'print(M.from_pretrained(\'hf-quick-llama\').num_parameters())"': check_hf_load,
-    # the memory table of docs/TRAINING_GUIDE.md section 10 (LLaMA, 2 GPUs: DDP / ZeRO-1 / FSDP2)
+    # the memory table of TRAINING_GUIDE.md section 10 (LLaMA, 2 GPUs: DDP / ZeRO-1 / FSDP2)
     f'{COST} --model_config config/full_llama_1.36b.py --gpu H20 --num_gpus 2 --batch_size 8 --mfu 0.574':
         check_printed('45.68 GiB', '40.86 GiB', '34.99 GiB', '50.85 GiB', '2 x H20 (148 TFLOP/s'),
 }

@@ -49,7 +49,7 @@ def test_production_parameter_count_and_flops(name):
     assert model.num_params() == params
     assert model.flops_per_token(2048) == flops
     decay, no_decay = model.param_groups(weight_decay=0.1)
-    assert sum(p.numel() for p in decay['params']) == decayed  # docs/PARAMETER_FORMULAS.md's table
+    assert sum(p.numel() for p in decay['params']) == decayed  # config/PARAMETER_FORMULAS.md's table
     assert sum(p.numel() for p in no_decay['params']) == not_decayed
     assert config.block_size == 2048 and config.head_dim == 128
 
@@ -73,7 +73,7 @@ def test_sweep_configs_are_what_their_comments_say(name):
 
 
 def test_production_formulas_term_by_term():
-    """The worked sums of docs/PARAMETER_FORMULAS.md."""
+    """The worked sums of config/PARAMETER_FORMULAS.md."""
     d, V, L, d_ff = 2304, 32000, 18, 6144  # LLaMA: untied embeddings, SwiGLU, RMSNorm
     assert 2 * V * d + L * (4 * d * d + 3 * d * d_ff + 2 * d) + d == PRODUCTION['full_llama_1.36b.py'][0]
     d, V, T, L, d_ff = 2432, 50304, 2048, 18, 9728  # GPT-2: tied embeddings, learned positions
