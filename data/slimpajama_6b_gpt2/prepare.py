@@ -2,8 +2,9 @@
 SlimPajama-6B tokenized with GPT-2's BPE (tiktoken 'gpt2', 50,257 ids): train.bin, val.bin, meta.pkl
 here. Documents end with <|endoftext|> (50256); GPT-2 has no BOS. See README.md.
 
-    python prepare.py                                      # needs the hub and tiktoken's download
-    python prepare.py --input shards/ --tokenizer ~/r50k_base.tiktoken --max_docs 10000
+    python data/slimpajama_6b_gpt2/prepare.py     # needs the hub and tiktoken's download
+    python data/tokenizers/build.py               # offline: the real tokenizer, built once
+    python data/slimpajama_6b_gpt2/prepare.py --input shards/ --tokenizer=data/tokenizers/gpt2
 """
 import os
 import sys

@@ -2,8 +2,9 @@
 SlimPajama-6B tokenized with LLaMA-2's tokenizer (32,000 ids): train.bin, val.bin, meta.pkl here.
 Documents begin with BOS <s> and end with EOS </s>. See README.md.
 
-    python prepare.py                                      # needs the hub and a Llama-2 login
-    python prepare.py --input shards/ --tokenizer ~/llama-2-tokenizer --max_docs 10000
+    python data/slimpajama_6b_llama/prepare.py    # needs the hub and a Llama-2 login
+    python data/tokenizers/build.py               # offline: the real tokenizer, built once
+    python data/slimpajama_6b_llama/prepare.py --input shards/ --tokenizer=data/tokenizers/llama2
 """
 import os
 import sys
