@@ -8,7 +8,9 @@ the vocabulary's byte table token_bytes.npy, and meta.pkl.
     python dataprep.py bench --kind hf --tokenizer ~/llama-2-tokenizer --input shard.jsonl.zst
 
 A dataset script declares only what differs (a Recipe): where its documents come from when no
---input is given, its tokenizer, and whether documents begin with BOS. Every document ends with the
+--input is given (and, for a dataset with its own file format, what --input reads: input_source), its
+tokenizer, and whether documents begin with BOS. A Source may add entries to meta.pkl (extra_meta: a
+collection's record, as data/english_mix's archive header). Every document ends with the
 tokenizer's end-of-document id. Each .bin (and .npy) is written as <name>.tmp and renamed once
 complete; meta.pkl is written last, so an interrupted run never leaves a folder that looks prepared.
 
@@ -70,6 +72,7 @@ class Source:
     documents: Iterable                      # (split, text) or (split, text, label) tuples, streamed
     total: Optional[int] = None              # number of documents, when known (progress bar)
     default_label: str = UNKNOWN_SOURCE      # the label of a document given none (or None)
+    extra_meta: dict = dataclasses.field(default_factory=dict)  # more meta.pkl entries (a collection's record)
 
 
 def field_value(record, path):
@@ -436,6 +439,8 @@ def write_dataset(out_dir, tokenizer, spec, bos, source, num_proc, progress=True
                 'sources': names, 'stats': {split: _stats(totals[split], names) for split in SPLITS},
                 'token_bytes': TOKEN_BYTES_FILE,
                 'docs': {split: os.path.basename(docs_paths[split]) for split in SPLITS}}
+        assert not set(source.extra_meta) & set(meta), 'a source may add entries to meta.pkl, not replace them'
+        meta.update(source.extra_meta)
         # the folder is complete only once meta.pkl exists: drop the old one before replacing the other files
         _remove(os.path.join(out_dir, 'meta.pkl'))
         for path in list(paths.values()) + list(docs_paths.values()) + [token_bytes_path]:
@@ -469,6 +474,9 @@ class Recipe:
     default_source: Callable                 # args -> Source, used without --input
     out_dir: str                             # default --out_dir: the script's folder
     source_field: Optional[str] = None       # default --source_field: a document's source label
+    input_source: Optional[Callable] = None  # args -> Source for --input, where the dataset reads its own
+                                             # format (default: file_source, jsonl / parquet files)
+    input_help: Optional[str] = None         # --input's help, with input_source
 
 
 def default_num_proc():
@@ -478,8 +486,8 @@ def default_num_proc():
 def parse_args(recipe, argv):
     parser = argparse.ArgumentParser(description=recipe.title)
     parser.add_argument('--input', nargs='+', metavar='PATH',
-                        help=f"local {', '.join(INPUT_SUFFIXES)} files with a 'text' field, or folders of them, "
-                             f"instead of the default source")
+                        help=recipe.input_help or f"local {', '.join(INPUT_SUFFIXES)} files with a 'text' field, or "
+                                                  f"folders of them, instead of the default source")
     parser.add_argument('--val_input', nargs='+', metavar='PATH', help='local files for val.bin (with --input)')
     parser.add_argument('--val_fraction', type=float, default=None,
                         help=f'without --val_input: fraction of --input documents held out for val.bin, chosen '
@@ -517,7 +525,10 @@ def parse_args(recipe, argv):
 
 def prepare(recipe, argv=None):
     args = parse_args(recipe, argv)
-    source = file_source(args) if args.input else recipe.default_source(args)  # input errors before any work
+    if args.input:  # input errors before any work
+        source = recipe.input_source(args) if recipe.input_source else file_source(args)
+    else:
+        source = recipe.default_source(args)
     spec = portable_spec(recipe.tokenizer['kind'], args.tokenizer)
     tokenizer = load_tokenizer(spec)
     print(f"{recipe.title}\ntokenizer {spec['kind']} {spec['name']}: {tokenizer.vocab_size:,} ids, "
