@@ -42,7 +42,9 @@ import torch.nn.functional as F
 
 import parallelize
 import train
-from configurator import UserError, run_cli
+import configurator
+from configurator import (HELP_FLAGS, Configurator, HelpRequested, Pattern, UserError, check_choices, defaults_docs,
+                          run_cli)
 from gpu_specs import gpu_model, usual_matmul_tflops
 from loader import load_meta, resolve_dataset
 
@@ -56,6 +58,13 @@ BENCH_DEFAULTS = dict(
     bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio; 'bf16' (with fp8=True) = ours in fp8, then in bf16
     bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it
 )
+BENCH_CHOICES = dict(  # allowed values, checked as the arguments are read
+    bench_baseline={'': "this project's model", 'hf': "Hugging Face's at the same shape", 'all': 'both, and their ratio',
+                    'bf16': 'with fp8=True: fp8, then bf16'},
+    bench_sweep_sizes=Pattern(r'\s*\d+\s*(,\s*\d+\s*)*', "micro-batch sizes separated by commas, e.g. '1,2,4,8'"),
+)
+# train.py's sections of keys that shape a benchmark, listed by --help right after bench.py's own
+BENCH_SECTIONS = ('data', 'model', 'system')
 BASELINES = {'': 'this project', 'hf': 'hf-transformers', 'all': 'this project, then hf-transformers',
              'bf16': 'this project with fp8=True, then with fp8=False'}
 RUNS = {'': [''], 'hf': ['hf'], 'all': ['', 'hf'], 'bf16': ['', 'bf16']}  # the runs of each, in order
@@ -135,11 +144,17 @@ def run(c, implementation=''):
         group['lr'] = lr
     step = lambda it: train.train_step(s, it)
 
+    if s.ranks.master:  # torch.compile's first step can take minutes: say so before it starts
+        print(f"warm-up: {c.bench_warmup} untimed step{'s' if c.bench_warmup != 1 else ''}"
+              + (" (torch.compile compiles the model in the first)" if c.compile else ""), flush=True)
     t0 = time.time()
     for it in range(c.bench_warmup):
         loss, _, _ = step(it)
     synchronize(c)
     warmup_seconds = time.time() - t0
+    if s.ranks.master:
+        print(f"warm-up done in {warmup_seconds:.1f} s; timing {c.bench_iters} step{'s' if c.bench_iters != 1 else ''}",
+              flush=True)
     if c.device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats(c.device)
     t0 = time.time()
@@ -239,6 +254,7 @@ def check_hf_baseline(c):
     if c.bench_baseline == 'all' and 'RANK' in os.environ:
         raise UserError("bench_baseline='all' runs in one process (each ratio from one GPU): run it without "
                         "torchrun, or --bench_baseline=hf under torchrun")
+    parallelize.quiet_torchao_import()  # transformers' models import torchao where it is installed: noise here
     try:
         import transformers  # noqa: F401
         from hf_format import hf_arch
@@ -471,7 +487,7 @@ def sweep(c):
     """Each micro-batch in a fresh process, so an out-of-memory leaves nothing behind."""
     largest = None
     base = [a for a in c.argv if not a.startswith(('--bench_sweep', '--batch_size'))]
-    for size in [int(x) for x in c.bench_sweep_sizes.split(',')]:
+    for size in [int(x) for x in c.bench_sweep_sizes.split(',')]:  # BENCH_CHOICES has checked them
         # the real limit, not the estimate's: train.py's memory check would stop at the estimate
         cmd = [sys.executable, __file__, *base, f'--batch_size={size}', '--memory_check=False']
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -484,14 +500,24 @@ def sweep(c):
     return largest
 
 
+def help_text():
+    """--help: bench.py's keys first, then train.py's that shape the step timed (data, model, system),
+    then the rest of train.py's (a benchmark never evaluates, logs a run or saves a checkpoint)."""
+    sections = defaults_docs(train.__file__)
+    shaping = [k for k in train.DEFAULTS if (sections.get(k, (None,))[0] or '').split(' ')[0] in BENCH_SECTIONS]
+    order = [*BENCH_DEFAULTS, *shaping, *(k for k in train.DEFAULTS if k not in shaping)]
+    defaults = {**train.DEFAULTS, **BENCH_DEFAULTS}
+    return Configurator({k: defaults[k] for k in order}, train.KEY_TYPES).help_text([train.__file__, __file__])
+
+
 def main(argv):
+    if any(arg in HELP_FLAGS for arg in argv):
+        raise HelpRequested(help_text())
     c = train.parse_config(argv, BENCH_DEFAULTS)
+    check_choices(vars(c), BENCH_CHOICES, c.user_set)
+    configurator.check_device(c.device)  # this machine has it
     c.argv = argv
     c.bench_config = next((a for a in argv if not a.startswith('--')), None)
-    if c.bench_baseline not in BASELINES:
-        raise UserError(f"bench_baseline must be '' (this project's model), 'hf' (Hugging Face's at the same "
-                        f"shape), 'all' (both, and their ratio) or 'bf16' (with fp8=True: fp8, then bf16), "
-                        f"got {c.bench_baseline!r}")
     check_bench_out(c.bench_out)
     if c.bench_sweep:
         return 0 if sweep(c) else 1

@@ -30,6 +30,7 @@ documents are scored on the same text (the byte total shows it).
 
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -116,6 +117,62 @@ def dataset_files(data_dir, split):
     return meta, tokens, docs, table
 
 
+def windows_of(targets, block_size):
+    """The forward passes document_nll makes for a document of this many targets."""
+    if targets <= block_size:
+        return 1 if targets > 0 else 0
+    return 1 + math.ceil((targets - block_size) / max(1, block_size // 2))
+
+
+def duration(seconds):
+    """'45s', '3m07s', '2h05m'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress:
+    """How far a long loop over items (documents) is, counted in work (windows, the forward passes,
+    which take the time): tqdm's bar where stderr is a terminal; elsewhere (a log file, a pipe, a
+    job's output) a line on stdout, with the script's other lines, at each tenth of the work and at
+    least every every_seconds: the items and the work done out of all, the time so far and an
+    estimate of the rest."""
+    every_seconds = 30.0
+
+    def __init__(self, name, items, work, item_unit='documents', work_unit='windows'):
+        self.name, self.items, self.work, self.item_unit, self.work_unit = name, items, work, item_unit, work_unit
+        self.items_done = self.work_done = 0
+        self.start = self.last = time.time()
+        self.next_tenth = 1
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=work, desc=name, unit=f' {work_unit}', dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, work, items=1):
+        self.items_done += items
+        self.work_done += work
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.items_done:,}/{self.items:,} {self.item_unit}", refresh=False)
+            self.bar.update(work)
+            return
+        now, fraction = time.time(), self.work_done / self.work if self.work else 1.0
+        if fraction * 10 + 1e-9 >= self.next_tenth or now - self.last >= self.every_seconds:
+            self.next_tenth = math.floor(fraction * 10 + 1e-9) + 1
+            self.last = now
+            elapsed = now - self.start
+            left = f", about {duration(elapsed / fraction - elapsed)} left" if 0 < fraction < 1 else ''
+            print(f"{self.name}: {self.items_done:,}/{self.items:,} {self.item_unit}, {self.work_done:,}/{self.work:,} "
+                  f"{self.work_unit} ({math.floor(100 * fraction)}%), {duration(elapsed)} elapsed{left}", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def document_nll(model, seq, block_size, device, autocast):
     """-ln p(seq[i] | seq[:i]) for i = 1 .. len(seq) - 1, as a float64 CPU tensor: seq[0] is context
     only. Windows of block_size tokens; after the first, each advances by half a block and scores
@@ -149,16 +206,23 @@ def bits_per_byte(model, data_dir, split, max_docs, seed, device, autocast):
     sources = list(meta.get('sources') or ['all'])  # document_index has checked the ids against them
     context = meta.get('eos_id') if meta.get('eos_id') is not None else meta.get('bos_id')
     sums, documents = zeros(len(sources)), np.zeros(len(sources), dtype=np.int64)
+    block_size = model.config.block_size
+    lengths = docs[chosen, 1]  # the targets of each document
+    windows = [windows_of(int(n), block_size) for n in lengths]
+    print(f"scoring {len(chosen):,} {split} documents ({int(lengths.sum()):,} tokens, {sum(windows):,} windows of up "
+          f"to {block_size}) on {device}", flush=True)
     t0 = time.time()
-    from tqdm import tqdm  # a bar on a terminal (disable=None: none when the output is a file or a pipe)
-    for i in tqdm(chosen, desc=f'{split} documents', unit=' docs', dynamic_ncols=True, disable=None):
+    progress = Progress(split, len(chosen), sum(windows))
+    for i, work in zip(chosen, windows):
         start, length, source = (int(v) for v in docs[i])
         before = int(tokens[start - 1]) if start > 0 else context
         seq = torch.from_numpy(np.concatenate(([before], tokens[start:start + length])).astype(np.int64))
-        nll = document_nll(model, seq, model.config.block_size, device, autocast)
+        nll = document_nll(model, seq, block_size, device, autocast)
         nbytes = torch.from_numpy(token_bytes[seq[1:].numpy()].astype(np.int64))
         accumulate(sums, nll, nbytes, torch.full_like(nbytes, source))
         documents[source] += 1
+        progress.update(work)
+    progress.close()
     rows = sums.tolist()
     per_source = {name: entry(rows[s], int(documents[s])) for s, name in enumerate(sources) if documents[s]}
     return dict(split=split, dataset=data_dir, documents_chosen=len(chosen), max_docs=max_docs, seed=seed,

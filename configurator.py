@@ -7,8 +7,10 @@ train.py's globals are the defaults. A bare argument is a config file, exec'd ov
 overrides one key, the value parsed as a Python literal (or kept as a string when it is not one).
 Arguments apply in order. Unlike nanoGPT, nothing a user sets is silently ignored or silently
 mistyped: an unknown key (on the command line, or assigned by a config file) is an error naming the
-closest known key, and a value of the wrong type is an error. Both are UserError, which the scripts
-print as one line before exiting with status 2.
+closest known key, a value of the wrong type is an error, and so is a string outside the key's
+allowed values (its choices: a table next to the defaults, e.g. device='gpu' or dtype='bf16'),
+when the configuration is read, before any work. All are UserError, which the scripts print as one
+line before exiting with status 2.
 
 --help (or -h) lists the keys with their defaults and meanings and exits 0, doing nothing else. The
 meanings are the trailing comments of the defaults in the script's own source (train.py's globals,
@@ -18,9 +20,12 @@ described.
 
 import ast
 import difflib
+import gc
 import io
 import os
+import re
 import sys
+import textwrap
 import tokenize
 import types
 import typing
@@ -35,6 +40,93 @@ class HelpRequested(Exception):
 
 
 HELP_FLAGS = ('--help', '-h')
+
+# -----------------------------------------------------------------------------
+# allowed values: a script declares {key: choices} next to its defaults (train.py's CHOICES,
+# sample.py's ...); a key's choices are a tuple of the allowed values, a dict of them to their
+# meanings (for the message), or a Pattern
+
+DTYPES = ('float32', 'bfloat16', 'float16')  # the precisions the scripts train and run in
+# torch.compile's modes, as its documentation lists them
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+
+
+class Pattern:
+    """Allowed values that a tuple cannot list: those that match regex (whole), described in words
+    for the error message; suggest(value) -> the value meant, or None."""
+
+    def __init__(self, regex, description, suggest=None):
+        self.regex, self.description, self.suggest = re.compile(regex), description, suggest
+
+    def allows(self, value):
+        return self.regex.fullmatch(value) is not None
+
+
+def _device_meant(value, auto):
+    """'gpu' -> 'cuda', 'GPU:1' -> 'cuda:1', 'cuda0' -> 'cuda:0', 'CPU' -> 'cpu'; None when no guess."""
+    guess = value.strip().lower().replace('gpu', 'cuda').replace('nvidia', 'cuda')
+    guess = re.sub(r'^cuda\s*[:_ -]?\s*(\d+)$', r'cuda:\1', guess)
+    allowed = DEVICE_OR_AUTO if auto else DEVICE
+    return guess if guess != value and allowed.allows(guess) else None
+
+
+# the devices the scripts run on; whether this machine has it is check_device's question
+DEVICE = Pattern(r'cpu|cuda(:\d+)?|mps', "'cpu', 'cuda', 'cuda:N' (GPU N) or 'mps'",
+                 suggest=lambda value: _device_meant(value, auto=False))
+DEVICE_OR_AUTO = Pattern(r'auto|cpu|cuda(:\d+)?|mps', "'auto' (cuda if available, else cpu), 'cpu', 'cuda', "
+                         "'cuda:N' (GPU N) or 'mps'", suggest=lambda value: _device_meant(value, auto=True))
+
+
+def choice_error(key, value, allowed):
+    """None if value is one of allowed (a tuple, a dict of values to meanings, or a Pattern), else
+    the complaint, 'KEY must be ..., got VALUE', with the allowed value meant where one is close."""
+    if isinstance(allowed, Pattern):
+        if allowed.allows(value):
+            return None
+        meant = allowed.suggest(value) if allowed.suggest else None
+        what = allowed.description
+    else:
+        if value in allowed:
+            return None
+        names = [v for v in allowed if isinstance(v, str) and v]
+        meant = None
+        if isinstance(value, str):  # 'HF' -> 'hf', then the closest by spelling
+            meant = next((v for v in names if v.lower() == value.lower()), None)
+            meant = meant or next(iter(difflib.get_close_matches(value, names, n=1, cutoff=0.6)), None)
+        if isinstance(allowed, dict):  # {value: its meaning}
+            listed = [f"{v!r} ({meaning})" for v, meaning in allowed.items()]
+            what = ', '.join(listed[:-1]) + f" or {listed[-1]}" if len(listed) > 1 else listed[0]
+        else:
+            what = "one of " + ', '.join(map(repr, allowed))
+    return f"{key} must be {what}, got {value!r}" + (f"; did you mean {meant!r}?" if meant is not None else '')
+
+
+def check_choices(config, choices, assigned):
+    """The check of choices on a configuration parsed without them (bench.py's own keys, which
+    train.parse_config reads): UserError naming where a value outside its key's choices came from
+    (assigned: key -> where, Configurator.assigned)."""
+    for key, allowed in choices.items():
+        complaint = config[key] is not None and choice_error(key, config[key], allowed)
+        if complaint:
+            raise UserError(f"{assigned.get(key, 'the default')}: {complaint}")
+
+
+def check_device(device):
+    """UserError, one line, where this machine lacks the device a script is to run on: 'cuda' without
+    a CUDA GPU, 'cuda:N' past the GPUs there are, 'mps' without Apple's GPU. 'auto' and 'cpu' are
+    always there. (Which names are devices at all is DEVICE's: checked when the configuration is read.)"""
+    import torch
+    if device.startswith('cuda'):
+        if not torch.cuda.is_available():
+            raise UserError(f"device={device!r} but no CUDA GPU is visible: pass --device=cpu (small models) or "
+                            f"check nvidia-smi")
+        index, count = int(device.partition(':')[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            names = 'cuda:0' if count == 1 else f'cuda:0 to cuda:{count - 1}'
+            raise UserError(f"device={device!r} but this machine has {count} CUDA GPU{'s' if count != 1 else ''} "
+                            f"({names}): pass --device=cuda:0, or check CUDA_VISIBLE_DEVICES")
+    if device == 'mps' and not torch.backends.mps.is_available():
+        raise UserError("device='mps' but Apple's GPU (MPS) is not available on this machine: pass --device=cpu")
 
 
 def annotation_types(dataclass_type):
@@ -85,14 +177,26 @@ def _is_config_value(value):
 
 class Configurator:
 
-    def __init__(self, defaults, key_types=None):
+    def __init__(self, defaults, key_types=None, choices=None, positional=None, argparse_spellings=False):
         """defaults: {key: default value}. key_types: {key: type} for keys whose default is None
-        (and to override the type taken from a default)."""
+        (and to override the type taken from a default). choices: {key: its allowed values (a
+        tuple, a dict of them to their meanings, or a Pattern)}, checked as each value is set (None,
+        where a key's default is None, is always allowed). positional: the string key that bare
+        arguments give, several joined with commas, for a script that takes no config file
+        (plot_runs.py's runs). argparse_spellings: also accept `--key value`, and `--key` alone for
+        a True/False key (the spellings of a script that once used argparse)."""
         self.defaults = dict(defaults)
         self.types = {k: type(v) for k, v in defaults.items() if v is not None}
         self.types.update(key_types or {})
         missing = [k for k in defaults if k not in self.types]
         assert not missing, f"no type for config keys {missing}"
+        self.choices = dict(choices or {})
+        assert set(self.choices) <= set(defaults), f"choices for unknown keys {set(self.choices) - set(defaults)}"
+        wrong = [k for k, allowed in self.choices.items()
+                 if defaults[k] is not None and choice_error(k, defaults[k], allowed)]
+        assert not wrong, f"defaults outside their choices: {wrong}"
+        assert positional is None or self.types.get(positional) is str, "the positional key holds a string"
+        self.positional, self.argparse_spellings = positional, argparse_spellings
         self.assigned = {}  # key -> where the last parse set it ('--key' or "config file 'path'"), whatever the value
 
     def _set(self, config, key, value, where):
@@ -100,7 +204,12 @@ class Configurator:
             raise UserError(f"{where}: unknown config key '{key}'{_closest(key, self.defaults)}")
         if value is None and self.defaults[key] is not None:
             raise UserError(f"{where}: {key} cannot be None")
-        config[key] = _coerce(key, value, self.types[key], where)
+        value = _coerce(key, value, self.types[key], where)
+        if value is not None and key in self.choices:
+            complaint = choice_error(key, value, self.choices[key])
+            if complaint:
+                raise UserError(f"{where}: {complaint}")
+        config[key] = value
         self.assigned[key] = where
 
     def apply_file(self, config, path):
@@ -140,11 +249,30 @@ class Configurator:
             value = raw  # --wandb_run_name=2024 is the string '2024'
         self._set(config, key, value, f"--{key}")
 
+    def _joined(self, argv):
+        """argv with argparse's spellings written --key=value: `--key value` and, for a True/False
+        key, `--key` alone (True)."""
+        out, args = [], iter(argv)
+        for arg in args:
+            key = arg[2:]
+            if not arg.startswith('--') or '=' in arg or key not in self.defaults:
+                out.append(arg)
+            elif self.types[key] is bool:
+                out.append(f'--{key}=True')
+            else:
+                value = next(args, None)
+                out.append(arg if value is None or value.startswith('--') else f'--{key}={value}')
+                if value is not None and value.startswith('--'):
+                    out.append(value)
+        return out
+
     def parse(self, argv):
         """The effective configuration after applying argv in order. With --help or -h anywhere in
         argv, nothing is applied: HelpRequested carries the list of keys (help_text)."""
         if any(arg in HELP_FLAGS for arg in argv):
             raise HelpRequested(self.help_text(_caller_files()))
+        if self.argparse_spellings:
+            argv = self._joined(argv)
         config = dict(self.defaults)
         self.assigned = {}
         for arg in argv:
@@ -152,6 +280,10 @@ class Configurator:
                 self.apply_override(config, arg)
             elif arg.startswith('-'):
                 raise UserError(f"'{arg}': overrides are written --key=value")
+            elif self.positional is not None:
+                key = self.positional
+                joined = ','.join(v for v in (config[key] if key in self.assigned else '', arg) if v)
+                self._set(config, key, joined, f"the argument {arg!r}")
             else:
                 self.apply_file(config, arg)
         return config
@@ -173,13 +305,16 @@ class Configurator:
                     docs[key], origin[key] = doc, path
         script = next((p for p in reversed(sources) if p in origin.values()), None)
         lines = [f"usage: python {os.path.basename(script) if script else sys.argv[0]} "
-                 f"[CONFIG_FILE ...] [--key=value ...]", ""]
+                 f"[{self.positional.upper() if self.positional else 'CONFIG_FILE'} ...] [--key=value ...]", ""]
         summary = _summary(script) if script else None
         if summary:
             lines += [summary, ""]
-        lines += ["Arguments apply in order: a bare argument is a config file (Python, run over the defaults),",
-                  "--key=value sets one key (a Python literal, else a string). The keys, their defaults and",
-                  "meanings:"]
+        bare = (f"a bare argument adds to {self.positional} (several are joined with commas)" if self.positional
+                else "a bare argument is a config file (Python, run over the defaults)")
+        spellings = "; --key value, and --key alone for a True/False key, work too" if self.argparse_spellings else ""
+        lines += textwrap.wrap(f"Arguments apply in order: {bare}, --key=value sets one key (a Python literal, else a "
+                               f"string){spellings}. The keys, their defaults and meanings:", 96,
+                               break_on_hyphens=False, break_long_words=False)
         several = len(set(origin.values())) > 1
         values = {k: repr(v) for k, v in self.defaults.items()}
         key_width = max(len(k) for k in self.defaults)
@@ -291,9 +426,10 @@ def defaults_docs(path):
 
 
 def format_config(config, defaults=None):
-    """The effective configuration, one key a line; keys that differ from the defaults marked '*'."""
+    """The effective configuration, one key a line; with defaults, a first line that says so and keys
+    that differ from the defaults marked '*'."""
     width = max(len(k) for k in config)
-    lines = []
+    lines = ["effective configuration (* = not the default):"] if defaults is not None else []
     for key, value in config.items():
         mark = '*' if defaults is not None and defaults.get(key) != value else ' '
         lines.append(f"{mark} {key:<{width}} = {value!r}")
@@ -314,5 +450,10 @@ def run_cli(entry):
     finally:
         torch = sys.modules.get('torch')
         if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # the run's model, wrapped by DDP or FSDP2, is now garbage in reference cycles that hold the
+            # process group (FSDP2's device mesh): collect it first, so that destroying the group joins
+            # its backend's threads here, while the interpreter is whole, and not in the C++ destructors
+            # at exit ("terminate called without an active exception")
+            gc.collect()
             torch.distributed.destroy_process_group()
     sys.exit(code)

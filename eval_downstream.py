@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from configurator import Configurator, UserError, run_cli
+from configurator import DEVICE_OR_AUTO, DTYPES, Configurator, UserError, check_device, run_cli
 
 DEFAULTS = dict(
     out_dir='out',                 # the run whose checkpoint to evaluate; the JSON is written here
@@ -48,6 +48,7 @@ DEFAULTS = dict(
     device='auto',                 # 'auto' = cuda if available, else cpu
     dtype='bfloat16',              # on GPU: the exported weights' dtype and bits_per_byte's autocast; CPU is float32
 )
+CHOICES = dict(device=DEVICE_OR_AUTO, dtype=DTYPES)  # the string keys' allowed values
 
 MISSING = 'eval_downstream.py needs lm-evaluation-harness with its Hugging Face backend: pip install "lm_eval[hf]"'
 
@@ -87,7 +88,8 @@ def task_scores(results):
 
 
 def main(argv):
-    c = Configurator(DEFAULTS).parse(argv)
+    c = Configurator(DEFAULTS, choices=CHOICES).parse(argv)
+    check_device(c['device'])
     if importlib.util.find_spec('lm_eval') is None or importlib.util.find_spec('accelerate') is None:
         raise UserError(MISSING)
     from bpb import bits_per_byte, check_options, dataset_files, write_json
@@ -126,6 +128,9 @@ def main(argv):
                         "none: evaluate a model trained on a tokenized dataset")
     iter_num = ckpt['iter_num']
     del ckpt
+
+    from parallelize import quiet_torchao_import
+    quiet_torchao_import()  # transformers' model classes import torchao, whose CPU-only load lines are noise here
 
     t0 = time.time()
     hf_dir = c['hf_dir'] or tempfile.mkdtemp(prefix='eval_downstream-')

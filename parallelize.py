@@ -6,6 +6,7 @@ How a model is spread over devices and made cheaper to train, applied from outsi
                                         FSDP2 (fully_shard per block, then the root)
     build_optimizer(model, c, dev)      AdamW, fused on GPU; ZeRO-1 shards its state over the ranks
     check_fp8(c, device_type)           fp8=True's requirements, checked before any work
+    quiet_torchao_import()              torchao's import-time log lines off the console
 
 c is train.py's configuration namespace (the keys at the top of train.py), ranks its Ranks and dev
 its Device.
@@ -13,6 +14,7 @@ its Device.
 
 import dataclasses
 import importlib.util
+import logging
 
 import torch
 
@@ -43,6 +45,22 @@ def check_fp8(c, device_type):
                         f"--dtype=bfloat16, not {c.dtype!r}")
     if importlib.util.find_spec('torchao') is None:
         raise UserError("fp8=True needs torchao (its float8 training): pip install torchao")
+
+
+# What logs when torchao is imported: torchao a warning for each of its compiled extensions that does not
+# load (on a machine without CUDA, all its CUDA kernels: "Failed to load .../_C_mxfp8...so"), torch a
+# deprecation note for each enum torchao registers with torch.compile. None concerns a script that does not
+# use torchao's compiled kernels (fp8=True's torchao.float8 does not).
+TORCHAO_IMPORT_LOGGERS = ('torchao', 'torch.utils._pytree')
+
+
+def quiet_torchao_import():
+    """Keep torchao's import-time warnings off the console, for the rest of the process. transformers
+    imports torchao, where it is installed, with any of its model classes (to offer its quantization):
+    export_hf.py and bench.py's Hugging Face baseline call this before they load transformers' models.
+    Errors still show."""
+    for name in TORCHAO_IMPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def fp8_layers(model):

@@ -6,9 +6,15 @@ second axis, and epochs over the tokens, when the log has them); learning rate; 
 bits per byte per source; and, when the runs hold more than one architecture, a LLaMA vs GPT-2
 comparison.
 
-    python plot_runs.py out-llama-1.36b --out plots
-    python plot_runs.py out-llama-1.36b out-gpt2-1.36b --out plots
-    python plot_runs.py out-llama-1.36b/run_20250101_120000.json --out plots
+    python plot_runs.py --out_dir=out-llama-1.36b                           # into plots/
+    python plot_runs.py out-llama-1.36b out-gpt2-1.36b --out=plots-1.36b
+    python plot_runs.py --out_dir=out-llama-1.36b,out-gpt2-1.36b --out=plots-1.36b --dpi=200
+    python plot_runs.py out-llama-1.36b/run_20250101_120000.json
+
+Arguments are --key=value, as for the other scripts (--help lists the keys); bare arguments name runs,
+and the argparse spellings it once took (--out DIR, --dpi N) work too. An out_dir stands for its NEWEST
+run log (by name); to plot an older run of the same out_dir, pass its file. A resumed run continues in
+its original log.
 
 The comparison is in bits per byte when the runs log val_bpb (a dataset prepared with byte
 accounting): arch_comparison.png draws val bpb against bytes of text seen (tokens x the training
@@ -22,16 +28,21 @@ Reads train.py's run log out_dir/run_YYYYMMDD_HHMMSS.json (runlog.py); an out_di
 stands for its newest run log. Headless: figures are drawn on matplotlib's Agg canvas, no display.
 """
 
-import argparse
 import os
 import sys
 
-from configurator import UserError, run_cli
+from configurator import Configurator, UserError, run_cli
 from runlog import add_wall_time, read_run_log
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(REPO_DIR, 'flops_parameter_counting'))
 from detailed_cost_analysis import SCALING_LAWS, predicted_loss  # noqa: E402  the one copy of the fits
+
+DEFAULTS = dict(
+    out_dir='',                # the runs, separated by commas: an out_dir (its newest run_*.json) or a run log file
+    out='plots',               # the folder for the PNG files (created if missing)
+    dpi=120,                   # the PNG files' resolution
+)
 
 LAW_NAMES = {'hoffmann': 'Hoffmann et al. 2022', 'besiroglu': 'Besiroglu et al. 2024'}
 LAW_STYLES = {'hoffmann': '--', 'besiroglu': ':'}
@@ -64,8 +75,7 @@ class Run:
         self.flops_per_token = env.get('flops_per_token')
         self.bytes_per_token = env.get('train_bytes_per_token')  # None in older logs and without byte counts
         self.iters, self.evals = data['iters'], data['evals']
-        for records in (self.iters, self.evals):
-            add_wall_time(records)
+        add_wall_time(data)  # both lists at once: a resumed process's evaluations and iterations on one axis
 
 
 def load_run(path):
@@ -204,25 +214,31 @@ def lr_figure(runs):
 
 
 def throughput_figure(runs):
-    fig, (ax_tps, ax_mfu) = new_figure(rows=2, height=7)
+    """Tokens/s against iterations, and MFU below it when a run logs it (on a GPU the table knows, or with
+    peak_tflops); each panel with its own x label."""
     color = colors(runs)
-    any_mfu = False
+    any_mfu = any(series(run.iters, 'iter', 'mfu')[0] for run in runs)
+    fig, axes = new_figure(rows=2 if any_mfu else 1, height=7 if any_mfu else 4.5)
+    ax_tps = axes[0]
     for run in runs:
         xs, ys = series(run.iters, 'iter', 'tokens_per_sec')
         if xs:
             ax_tps.plot(xs, ys, color=color[run.path], label=run.label)
-        xs, ys = series(run.iters, 'iter', 'mfu')
-        if xs:
-            ax_mfu.plot(xs, [100 * v for v in ys], color=color[run.path], label=run.label)
-            any_mfu = True
-    ax_tps.set_ylabel('tokens / s (all GPUs)')
+    ax_tps.set_ylabel('tokens/s (all processes)')
+    ax_tps.set_xlabel('iteration')
     ax_tps.set_title('throughput')
-    ax_mfu.set_ylabel('MFU (%)')
-    ax_mfu.set_xlabel('iteration')
-    if not any_mfu:
-        ax_mfu.text(0.5, 0.5, 'no MFU logged: the device peak is unknown (set --peak_tflops)',
-                    ha='center', va='center', transform=ax_mfu.transAxes)
-    for ax in (ax_tps, ax_mfu):
+    if any_mfu:
+        ax_mfu = axes[1]
+        for run in runs:
+            xs, ys = series(run.iters, 'iter', 'mfu')
+            if xs:
+                ax_mfu.plot(xs, [100 * v for v in ys], color=color[run.path], label=run.label)
+        ax_mfu.set_ylabel('MFU (%)')
+        ax_mfu.set_xlabel('iteration')
+    else:
+        fig.text(0.5, -0.01, 'no MFU logged: the device peak is unknown (a CPU, or a GPU the table lacks: set '
+                 '--peak_tflops)', ha='center', va='top', fontsize='small')
+    for ax in axes:
         finish(ax)
     return fig
 
@@ -391,51 +407,36 @@ def comparison_notes(runs):
 
 # -----------------------------------------------------------------------------
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog='plot_runs.py',
-        description="Run logs of train.py -> PNG figures: loss against iterations, tokens and wall time (with val "
-                    "bits per byte when logged); learning rate; tokens/s and MFU; val bits per byte per source; and a "
-                    "LLaMA vs GPT-2 comparison, in bits per byte against bytes of text seen and training FLOPs.",
-        epilog="An out_dir stands for its NEWEST run log (run_YYYYMMDD_HHMMSS.json, by name); to plot an "
-               "older run of the same out_dir, pass its file. A resumed run continues in its original log. "
-               "arch_comparison.png is drawn only when the runs hold two architectures: in bits per byte when "
-               "they log val_bpb, per token (titled so) otherwise. The scaling-law lines are drawn only on the "
-               "per-token figure (arch_comparison_per_token.png beside a bits-per-byte comparison): they are "
-               "predictions in nats per token for the fits' own data and tokenizer (MassiveText), reference "
-               "lines rather than targets.")
-    parser.add_argument('runs', nargs='+', metavar='RUN_LOG_OR_OUT_DIR',
-                        help='a run_*.json file, or an out_dir (its newest run_*.json is taken)')
-    parser.add_argument('--out', required=True, metavar='DIR', help='folder for the PNG files (created if missing)')
-    parser.add_argument('--dpi', type=int, default=120, help='resolution of the PNG files (default 120)')
-    return parser.parse_args(argv)
-
-
 def main(argv):
-    args = parse_args(argv)
+    c = Configurator(DEFAULTS, positional='out_dir', argparse_spellings=True).parse(argv)
+    paths = [p for p in c['out_dir'].split(',') if p]
+    if not paths:
+        raise UserError("no run to plot: name out_dirs or run logs (python plot_runs.py out-llama-1.36b "
+                        "out-gpt2-1.36b, or --out_dir=out-llama-1.36b,out-gpt2-1.36b)")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UserError("plot_runs.py needs matplotlib: pip install matplotlib") from None
-    if args.dpi <= 0:
-        raise UserError(f"--dpi must be positive, got {args.dpi}")
-    runs = load_runs(args.runs)
+    if c['dpi'] <= 0:
+        raise UserError(f"--dpi must be positive, got {c['dpi']}")
+    runs = load_runs(paths)
     for run in runs:
         _, bpb = series(run.evals, 'iter', 'val_bpb')
         print(f"{run.label}: {run.path}, {len(run.iters)} iteration records, {len(run.evals)} evaluations"
               + (f", last val bpb {bpb[-1]:.4f}" if bpb else ''))
     if not any(run.iters or run.evals for run in runs):
         raise UserError("the run logs hold no iteration or evaluation records yet: nothing to plot")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UserError(f"--out {args.out} is a file: give a folder")
-    os.makedirs(args.out, exist_ok=True)
+    out = c['out']
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file: give a folder")
+    os.makedirs(out, exist_ok=True)
     figures = build_figures(runs)
     for note in comparison_notes(runs):
         print(note)
     print('wrote:')
     for name, fig in figures.items():
-        path = os.path.join(args.out, name)
-        fig.savefig(path, dpi=args.dpi, bbox_inches='tight')
+        path = os.path.join(out, name)
+        fig.savefig(path, dpi=c['dpi'], bbox_inches='tight')
         print(f"  {path}")
     return 0
 

@@ -11,7 +11,7 @@ import os
 import torch
 
 from checkpoint import inference_device, load_checkpoint, model_from_checkpoint
-from configurator import Configurator, UserError, run_cli
+from configurator import DEVICE_OR_AUTO, DTYPES, Configurator, UserError, check_device, run_cli
 from loader import check_vocabulary
 from tokenizer import tokenizer_of
 
@@ -27,10 +27,12 @@ DEFAULTS = dict(
     dtype='bfloat16',          # on GPU; CPU samples in float32
     dataset='',                # where the tokenizer's meta.pkl lives, if not the checkpoint's dataset
 )
+CHOICES = dict(device=DEVICE_OR_AUTO, dtype=DTYPES)  # allowed values, checked as the arguments are read
 
 
 def main(argv):
-    c = Configurator(DEFAULTS).parse(argv)
+    c = Configurator(DEFAULTS, choices=CHOICES).parse(argv)
+    check_device(c['device'])
     device, autocast = inference_device(c['device'], c['dtype'])
     for key in ('num_samples', 'max_new_tokens', 'top_k'):
         if c[key] < 0:
@@ -62,12 +64,11 @@ def main(argv):
 
     torch.manual_seed(c['seed'])
     with torch.no_grad(), autocast:
-        for _ in range(c['num_samples']):
+        for number in range(1, c['num_samples'] + 1):
+            print(f"--- sample {number} of {c['num_samples']} ---", flush=True)  # a header line above each sample
             y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
                                vocab_limit=tokenizer.vocab_size)
-            new = y[0, len(prefix):].tolist()
-            print(tokenizer.decode(new))
-            print('---------------')
+            print(tokenizer.decode(y[0, len(prefix):].tolist()), flush=True)
     return 0
 
 

@@ -8,11 +8,14 @@ else is reported, an optional package with the extra of pyproject.toml that inst
 GPU it says so and exits 0: the small configs train on CPU. --help prints this and exits.
 """
 
+import contextlib
 import importlib
 import importlib.metadata
+import logging
 import os
 import re
 import sys
+import warnings
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 FALLBACK_REQUIRED = ('torch', 'numpy', 'tqdm')
@@ -54,11 +57,59 @@ def older_than(version, minimum):
         return False
 
 
+class _Kept(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def kept_import_messages():
+    """The warnings an import logs or warns, kept in a list instead of printed: torchao logs a
+    'Failed to load' line for each compiled extension that does not load, and torch a deprecation
+    note for each enum torchao registers; import_note says what they mean, in one line."""
+    kept = _Kept()
+    loggers = [logging.getLogger(), logging.getLogger('torch')]  # torch's own loggers do not reach the root's
+    handlers = [logger.handlers for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [kept]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield kept.messages
+    finally:
+        for logger, saved in zip(loggers, handlers):
+            logger.handlers = saved
+        kept.messages += [str(w.message) for w in caught]
+
+
+def import_note(name, messages):
+    """One line's note on what importing a package logged, or ''."""
+    if not messages:
+        return ''
+    loads = [re.match(r'Failed to load (\S+?):', m) for m in messages]
+    failed = [os.path.basename(m.group(1)).split('.')[0] for m in loads if m]
+    torch = sys.modules.get('torch')
+    gpu = torch is not None and torch.cuda.is_available()
+    notes = []
+    if failed:
+        notes.append(f"{len(failed)} compiled extension{'s' if len(failed) > 1 else ''} ({', '.join(failed)}) not "
+                     f"loaded" + ("" if gpu else ": CUDA kernels, and no CUDA GPU here")
+                     + ("; fp8=True does not use them" if name == 'torchao' else ""))
+    others = len(messages) - len(failed)
+    if others:
+        notes.append(f"{others} more import warning{'s' if others > 1 else ''} not shown")
+    return f"  ({'; '.join(notes)})"
+
+
 def check_package(name, minimum=None):
     """(installed, line to print)."""
     module = name.replace('-', '_')
     try:
-        importlib.import_module(module)
+        with kept_import_messages() as messages:
+            importlib.import_module(module)
     except ImportError as e:
         return False, f"  {name:<14} MISSING ({e})"
     except Exception as e:  # installed but broken (e.g. a binary mismatch): report, do not crash
@@ -68,7 +119,7 @@ def check_package(name, minimum=None):
     except importlib.metadata.PackageNotFoundError:
         version = getattr(sys.modules[module], '__version__', '?')
     note = f"  (older than requirements.txt's >= {minimum}: upgrade it)" if minimum and older_than(version, minimum) else ''
-    return True, f"  {name:<14} {version}{note}"
+    return True, f"  {name:<14} {version}{note}{import_note(name, messages)}"
 
 
 def flash_attention_status(device):

@@ -38,11 +38,13 @@ import bpb
 from checkpoint import (best_val_loss, checkpoint_paths, last_eval_iter, load_latest, load_model_state,
                         restore_training_state, resume_fields, save_checkpoint, tokens_trained, training_state,
                         windows_read)
-from configurator import Configurator, UserError, annotation_types, format_config, run_cli
+from configurator import (COMPILE_MODES, DEVICE, DTYPES, Configurator, UserError, annotation_types, check_device,
+                          format_config, run_cli)
 from flops_parameter_counting.detailed_cost_analysis import train_memory_estimate
 from gpu_specs import peak_tflops as gpu_peak_tflops
-from loader import Batches, TokenBatches, check_vocabulary, load_meta, resolve_dataset
+from loader import ORDERS, Batches, TokenBatches, check_vocabulary, load_meta, resolve_dataset
 from model import MODEL_FIELDS, ModelConfig, Transformer
+from model_config import CHOICES as MODEL_CHOICES
 from parallelize import build_optimizer, check_fp8, fp8_scales_after_step, parallelize
 from runlog import RunLog
 
@@ -120,13 +122,18 @@ DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith('_') and isinstance(v, (int, float, bool, str, type(None)))}
 assert set(MODEL_FIELDS) <= set(DEFAULTS), "every ModelConfig field is a config key"
 KEY_TYPES = {**annotation_types(ModelConfig), 'vocab_size': int, 'lr_decay_iters': int, 'peak_tflops': float}
+# the allowed values of the string keys, checked as the configuration is read (out_dir, dataset and the
+# W&B names are free text); the model's are model_config.py's
+CHOICES = {**MODEL_CHOICES, 'init_from': ('scratch', 'resume'), 'data_order': ORDERS, 'backend': ('nccl', 'gloo'),
+           'device': DEVICE, 'dtype': DTYPES, 'compile_mode': COMPILE_MODES,
+           'attention_backend': ('auto', 'flash', 'cudnn', 'efficient', 'math')}
 
 
 def parse_config(argv, extra_defaults=None):
     """The effective configuration as a namespace, and the keys the user set. extra_defaults: keys
     of a script that shares train.py's (bench.py)."""
     defaults = {**DEFAULTS, **(extra_defaults or {})}
-    configurator = Configurator(defaults, KEY_TYPES)
+    configurator = Configurator(defaults, KEY_TYPES, CHOICES)
     c = SimpleNamespace(**configurator.parse(argv))
     c.user_set = dict(configurator.assigned)  # key -> where: a config file or --key=value, even at the default
     return c
@@ -174,10 +181,7 @@ def setup_ranks(c):
 
 
 def setup_device(c, ranks):
-    if c.device.startswith('cuda') and not torch.cuda.is_available():
-        raise UserError("device='cuda' but no CUDA GPU is visible: pass --device=cpu (small models) or check nvidia-smi")
-    if c.dtype not in ('float32', 'bfloat16', 'float16'):
-        raise UserError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {c.dtype!r}")
+    check_device(c.device)  # one line where this machine lacks it (no CUDA GPU, cuda:N past the GPUs, no MPS)
     device_type = 'cuda' if c.device.startswith('cuda') else c.device.split(':')[0]
     if c.fp8:
         check_fp8(c, device_type)
@@ -189,9 +193,6 @@ def setup_device(c, ranks):
             torch.cuda.set_device(c.device)
         torch.distributed.init_process_group(backend=c.backend)
     train_dtype = c.dtype if device_type == 'cuda' else 'float32'  # fp32 off the GPU
-    backends = ('auto', 'flash', 'cudnn', 'efficient', 'math')
-    if c.attention_backend not in backends:
-        raise UserError(f"attention_backend must be one of {backends}, got {c.attention_backend!r}")
     if device_type == 'cuda' and c.attention_backend in ('flash', 'cudnn') and train_dtype == 'float32':
         raise UserError(f"attention_backend={c.attention_backend!r} runs only in bfloat16 or float16: use "
                         f"--dtype=bfloat16, or --attention_backend=auto for float32")

@@ -145,9 +145,9 @@ def check_quick_start(proc, root):
 
 def check_samples(count, starts=''):
     def check(proc, root):
-        texts = proc.stdout.split('---------------\n')
-        assert len(texts) == count + 1 and texts[-1] == '', proc.stdout[-2000:]
-        for text in texts[:-1]:
+        texts = re.split(r'^--- sample \d+ of \d+ ---\n', proc.stdout, flags=re.M)
+        assert len(texts) == count + 1 and texts[0] == '', proc.stdout[-2000:]
+        for text in texts[1:]:
             assert len(text.strip()) > 20 and text.startswith(starts), text
     return check
 

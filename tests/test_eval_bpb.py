@@ -206,8 +206,9 @@ def test_a_checkpoint_on_a_dataset_of_a_larger_vocabulary_is_refused(runs):
 
 @pytest.mark.parametrize('option, message', [
     ('--max_docs=-1', "max_docs is a number of documents (0 = all of them), got -1"),
-    ('--split=test', "split must be one of 'train', 'val', got 'test'"),
-    ('--dtype=float8', "dtype must be 'float32', 'bfloat16' or 'float16', got 'float8'"),
+    ('--split=test', "--split: split must be one of 'train', 'val', got 'test'"),
+    ('--dtype=float8', "--dtype: dtype must be one of 'float32', 'bfloat16', 'float16', got 'float8'; "
+                       "did you mean 'float32'?"),
 ])
 def test_bad_options_are_one_line_errors(runs, option, message):
     import eval_bpb

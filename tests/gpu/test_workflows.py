@@ -26,6 +26,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -489,8 +490,8 @@ def test_sample_on_gpu(runs):
     ref_out, _ = reference(runs, 'llama')
     args = [f'--out_dir={ref_out}', '--device=cuda', '--num_samples=2', '--max_new_tokens=64', '--start=def ']
     proc = helpers.run('sample.py', args, timeout=GPU_TIMEOUT, check=True)
-    samples = proc.stdout.split('---------------\n')
-    assert len(samples) == 3 and all(s.strip() for s in samples[:2]), proc.stdout[-2000:]
+    samples = re.split(r'^--- sample \d+ of 2 ---\n', proc.stdout, flags=re.M)
+    assert len(samples) == 3 and samples[0] == '' and all(s.strip() for s in samples[1:]), proc.stdout[-2000:]
     assert helpers.run('sample.py', args, timeout=GPU_TIMEOUT, check=True).stdout == proc.stdout  # seeded
 
 
