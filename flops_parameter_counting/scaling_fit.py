@@ -33,7 +33,8 @@ import sys
 TOOL_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(TOOL_DIR))  # the repo root: configurator, runlog, model_config (standard library only)
 from configurator import UserError  # noqa: E402  the project's one: a mistake of the user's, one line and exit 2
-from flops_parameter_counting.detailed_cost_analysis import count_parameters, resolve_shape  # noqa: E402  model.py's count
+from flops_parameter_counting.detailed_cost_analysis import (  # noqa: E402  model.py's count; the one-line parser
+    ArgumentParser, count_parameters, resolve_shape)
 from model_config import MODEL_FIELDS, PRESETS  # noqa: E402
 from runlog import read_run_log  # noqa: E402  the run log's one reader
 
@@ -727,13 +728,6 @@ def parse_query(text):
     if 'N' not in query:
         raise UserError(f"--predict {text}: give N (and D): N=...,D=...")
     return query
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse's, but its errors are the user's one line too."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see --help)")
 
 
 def main(argv=None):

@@ -182,7 +182,8 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path):
         load_checkpoint(path)
     assert not os.path.exists(marker), "loading the checkpoint ran code from it"
     assert str(error.value) == (f"{path} is not a checkpoint of this project: it holds a Python object no checkpoint "
-                                f"holds (io.open); it was not loaded, since loading it could run code from the file")
+                                f"holds (io.open); it was not loaded, since loading it could run code from the file: "
+                                f"restore it from a copy, or train anew in another out_dir")
 
 
 def test_safe_globals_are_what_a_checkpoint_holds(tmp_path):
