@@ -88,9 +88,8 @@ SKIPPED = {
     'nvidia-smi -l 5': GPU,
     'nvidia-smi dmon -s um': GPU,
     'python plot_runs.py out-llama-1.36b out-gpt2-1.36b --out plots': "needs the two 1.36B runs' logs",
-    'for arch in llama gpt2; do for lr in 3e-4 6e-4 1.2e-3; do for seed in 1 2; do python train.py '
-    'config/sweep_${arch}_350m.py --learning_rate=$lr --min_lr=$(python -c "print($lr / 10)") --seed=$seed '
-    '--out_dir=out-sweep-$arch-lr$lr-s$seed; done; done; done': GPU_DATA + " (twelve ~350M runs)",
+    'python sweep.py config/sweeps/sweep_350m.py --gpus=0,1,2,3': GPU_DATA + " (twelve ~350M runs)",
+    'python sweep.py config/sweeps/sweep_350m.py --summarize=True': "needs the twelve ~350M runs",
     'python sample.py --out_dir=out-llama-1.36b --start="The capital of France" --num_samples=3': TRAINED,
     'python export_hf.py --ckpt out-llama-1.36b/ckpt.pt --out hf-llama-1.36b': TRAINED,
     'python eval_downstream.py --out_dir=out-llama-1.36b': TRAINED + "; " + HUB + " for the tasks' data",
