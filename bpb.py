@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from configurator import UserError
+from runlog import shown_path
 
 NATS, BYTES, TOKENS = 0, 1, 2  # the columns of the sums
 SPLITS = ('train', 'val')
@@ -225,8 +226,11 @@ def bits_per_byte(model, data_dir, split, max_docs, seed, device, autocast):
     progress.close()
     rows = sums.tolist()
     per_source = {name: entry(rows[s], int(documents[s])) for s, name in enumerate(sources) if documents[s]}
-    return dict(split=split, dataset=data_dir, documents_chosen=len(chosen), max_docs=max_docs, seed=seed,
-                tokenizer=meta.get('tokenizer'), seconds=round(time.time() - t0, 1),
+    tokenizer = meta.get('tokenizer')
+    if isinstance(tokenizer, dict) and 'name' in tokenizer:
+        tokenizer = dict(tokenizer, name=shown_path(tokenizer['name']))
+    return dict(split=split, dataset=shown_path(os.path.abspath(data_dir)), documents_chosen=len(chosen),
+                max_docs=max_docs, seed=seed, tokenizer=tokenizer, seconds=round(time.time() - t0, 1),
                 overall=entry(sums.sum(dim=0).tolist(), int(documents.sum())),
                 per_source=dict(sorted(per_source.items())) if len(sources) > 1 else {})
 

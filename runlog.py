@@ -54,6 +54,18 @@ class RunLog:
         os.replace(tmp, self.path)
 
 
+REPO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def shown_path(path):
+    """A path as result files and logs record it: relative to the repo when it lies inside it (the same
+    on every machine), else as given."""
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return path
+    relative = os.path.relpath(path, REPO_DIR)
+    return path if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+
+
 def find_run_log(path):
     """A run log's path from a run_*.json file, its .jsonl twin, or an out_dir (its newest run log)."""
     if not os.path.exists(path):

@@ -1,11 +1,11 @@
 """
 Run a grid of train.py runs (configs x learning rates x seeds x any key), resume what stopped, compare.
 
-    python sweep.py config/sweeps/ladder.py                     # every run not finished yet, one at a time
-    python sweep.py config/sweeps/ladder.py --parallel=4        # four runs at once, sharing the GPU
-    python sweep.py config/sweeps/ladder.py --gpus=0,1,2,3      # one run on each of four GPUs at a time
-    python sweep.py config/sweeps/ladder.py --dry_run=True      # each run's folder, state and command
-    python sweep.py config/sweeps/ladder.py --summarize=True    # out_dir/summary: results.json, results.md, figures
+    python sweep.py config/sweeps/english_compare.py                     # every run not finished yet, one at a time
+    python sweep.py config/sweeps/english_compare.py --parallel=4        # four runs at once, sharing the GPU
+    python sweep.py config/sweeps/english_compare.py --gpus=0,1,2,3      # one run on each of four GPUs at a time
+    python sweep.py config/sweeps/english_compare.py --dry_run=True      # each run's folder, state and command
+    python sweep.py config/sweeps/english_compare.py --summarize=True    # out_dir/summary: results.json, results.md, figures
 
 A sweep file is a config file of this script's keys (below, or --help), nanoGPT-style: `configs` names
 train.py config files (one group each), `grid` the train.py keys to vary, `overrides` the keys set for
@@ -47,6 +47,7 @@ from datetime import datetime
 from typing import Optional
 
 import compare
+from runlog import shown_path
 from configurator import Configurator, UserError, run_cli
 from flops_parameter_counting.detailed_cost_analysis import train_defaults  # train.py's keys, read without torch
 
@@ -313,7 +314,7 @@ class Sweep:
         with open(os.path.join(run.folder, compare.CONSOLE), 'a') as console:
             console.write(f"\n==> {datetime.now().isoformat(timespec='seconds')} sweep: "
                           + (f"CUDA_VISIBLE_DEVICES={self.slots[slot]} " if self.slots[slot] is not None else '')
-                          + shlex.join(command) + "\n")
+                          + shlex.join(['python'] + [shown_path(a) for a in command[1:]]) + "\n")
             console.flush()
             proc = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, start_new_session=True)

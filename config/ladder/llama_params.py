@@ -1,19 +1,19 @@
-# LLaMA matched to GPT-2 (config/ladder/l0_gpt2.py) in parameters (config/ladder/README.md): tied
-# embeddings, and SwiGLU d_ff 1408, whose 8 x 3 x 512 x 1408 = 17,301,504 MLP weights equal GPT-2's
-# 8 x 2 x 512 x 2048 plus its 1024 x 512 position table: exactly 51,454,464 parameters;
-# 0.3591 GFLOP a token (+0.88%: GPT-2's position table is no matmul).
-# Every rung: 8 layers x 512 wide, 8 heads of 64, context 1024, no biases, on data/stdlib_gpt2 (one
-# tokenizer for all: only the architecture changes) with config/compare_gpt2.py's recipe (871 iterations
-# of 32 x 1024 tokens, 4 passes). config/sweeps/ladder.py passes --learning_rate, --min_lr, --seed, --out_dir.
+# The component ladder (config/ladder/README.md), LLaMA matched to GPT-2 (rung 0) in parameters: tied embeddings, and SwiGLU
+# d_ff 1080, whose 6 x 3 x 384 x 1080 MLP weights come nearest GPT-2's 6 x 2 x 384 x 1536 plus its
+# 1024 x 384 position table (README.md's table has the counts).
+# Every rung: config/english_gpt2.py's shape and recipe (6 layers x 384 wide, 6 heads of 64, context
+# 1024, no biases; one pass over data/english_mix_gpt2, 1007 iterations of 32 x 1024 tokens, learning
+# rate 2e-3) on GPT-2's tokenizer for all, so only the architecture changes. config/sweeps/english_compare.py
+# passes --learning_rate, --min_lr, --seed and --out_dir.
 out_dir = 'out-ladder-llama_params'
-dataset = 'stdlib_gpt2'
+dataset = 'english_mix_gpt2'
 
 arch = 'llama'
-n_layer = 8
-n_head = 8
-n_kv_head = 8
-n_embd = 512
-d_ff = 1408
+n_layer = 6
+n_head = 6
+n_kv_head = 6
+n_embd = 384
+d_ff = 1080
 block_size = 1024
 vocab_size = 50304
 bias = False
@@ -25,18 +25,18 @@ tie_embeddings = True
 
 batch_size = 32
 gradient_accumulation_steps = 1
-max_iters = 871
-learning_rate = 1e-3
-min_lr = 1e-4
+max_iters = 1007
+learning_rate = 2e-3
+min_lr = 2e-4
 warmup_iters = 100
 weight_decay = 0.1
 beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0
 
-eval_interval = 100
-eval_iters = 16             # 16 x 32 windows cover the whole validation split: every run scores all of it
-log_interval = 10
+eval_interval = 200
+eval_iters = 32
+log_interval = 20
 always_save_checkpoint = True
 dtype = 'bfloat16'
 compile = True

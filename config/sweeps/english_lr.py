@@ -1,8 +1,8 @@
 # The reference comparison, version 2, step 1 (reference/english_mix/): each architecture with its own
 # real tokenizer on the mixed English corpus (config/english_llama.py, config/english_gpt2.py: one pass
 # over the same documents), at 4 learning rates a factor 2 apart x 2 seeds, then eval_bpb.py on every
-# validation document. The summary picks each one's best learning rate by compare.py's rule; step 2
-# (config/sweeps/english_best.py) runs the seeds at those rates.
+# validation document. The summary picks each one's best learning rate by compare.py's rule; steps 2 and 3
+# (config/sweeps/english_compare.py) run the seeds at those rates.
 #
 #     python data/english_mix_llama/prepare.py && python data/english_mix_gpt2/prepare.py
 #     python sweep.py config/sweeps/english_lr.py --parallel=8
