@@ -66,7 +66,8 @@ DEFAULTS = dict(
     eval_args={},              # {eval_bpb.py key: value} for that step, e.g. {'max_docs': 2000}
     metric='',                 # the summary's: '' = 'eval_bpb' with eval_bpb=True, else 'val_bpb'; or 'val_loss'
     comparisons='first',       # the summary's differences: 'first' | 'previous' | 'all' | 'A:B,C:D' (B against A)
-    summarize=False,           # summarize the runs into out_dir/summary (results.json, results.md, figures); train nothing
+    summarize=False,           # summarize the runs into out_dir/summary_dir (results.json, results.md, figures); train nothing
+    summary_dir='summary',     # the summary's folder inside out_dir (two sweeps that share runs in one out_dir: one each)
     dry_run=False,             # print each run's folder, state and command; start nothing
     progress_interval=60.0,    # seconds between progress lines while runs go on
     tail_lines=15,             # lines of a failed run's console.log printed with its exit status
@@ -118,6 +119,8 @@ def parse(argv):
         raise UserError(f"parallel must be 1 or more, got {c['parallel']}")
     if c['gpus'] and not re.fullmatch(r'\d+(,\d+)*', c['gpus']):
         raise UserError(f"gpus must be GPU indices separated by commas (e.g. '0,1,2,3'), got {c['gpus']!r}")
+    if not NAME.fullmatch(c['summary_dir']):
+        raise UserError(f"summary_dir must be a folder name (letters, digits and ._+-), got {c['summary_dir']!r}")
     if c['min_lr_ratio'] < 0:
         raise UserError(f"min_lr_ratio must be 0 (the configs' min_lr) or positive, got {c['min_lr_ratio']}")
     if not c['metric']:
@@ -207,8 +210,8 @@ def plan(c):
                              if c['eval_bpb'] else None)
                 runs.append(Run(name, group, config, settings, folder, train_args, eval_args))
     names = [r.name for r in runs]
-    if 'summary' in names:
-        raise UserError("a run would be named 'summary', the summary's folder: rename that group")
+    if c['summary_dir'] in names:
+        raise UserError(f"a run would be named {c['summary_dir']!r}, the summary's folder: rename that group")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"two runs would share the folder {twice[0]}: make the grid's values differ in their names")
@@ -467,7 +470,7 @@ class Sweep:
 def summarize(c, runs, tuned):
     results = compare.summarize([compare.run_result(r.folder, c['metric'], r.record()) for r in runs], tuned,
                                 c['grid'], c['metric'], c['comparisons'])
-    folder = os.path.join(c['out_dir'], 'summary')
+    folder = os.path.join(c['out_dir'], c['summary_dir'])
     os.makedirs(folder, exist_ok=True)
     text = compare.markdown(results)
     for name, content in (('results.json', json.dumps(results, indent=1)), ('results.md', text)):

@@ -167,7 +167,7 @@ def test_the_ladder_table_is_model_py_s_count():
         assert (params, matmul) == (f"{model.num_params():,}", f"{model.num_matmul_params():,}")
         assert (gflop, vs) == (f"{flops / 1e9:.4f}", f"{100 * (flops / gpt2_flops - 1):+.2f}%")
         assert (mconf.n_layer, mconf.n_embd, mconf.n_head, mconf.block_size, mconf.vocab_size) == (6, 384, 6, 1024, 50304)
-    with open(os.path.join(REPO, 'config', 'sweeps', 'english_compare.py')) as f:
+    with open(os.path.join(REPO, 'config', 'sweeps', 'english_ladder.py')) as f:
         text = f.read()
     assert all(f"'{group}': 'config/ladder/{name}'" in text for name, group, *_ in rows)  # the sweep runs each
 
