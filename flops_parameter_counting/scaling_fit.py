@@ -61,9 +61,19 @@ STARTS_KEPT = 3      # the best grid starts polished by Levenberg-Marquardt (the
 MAX_ITERATIONS = 500
 
 
+def power(log_coefficient, exponent, x):
+    """C / x^p from log C: a bootstrap refit can run an exponent far past the data (the term then
+    vanishes inside the ladder's range) with log C beyond a float's range; the term is still finite
+    at the ladder's sizes, and infinite only where it truly overflows."""
+    value = log_coefficient - exponent * math.log(x)
+    return math.exp(value) if value < 709 else math.inf
+
+
 def predict(params, form, n, d):
     """The law's bits per byte at N = n, D = d."""
-    return params['E'] + sum(params[c] / {'N': n, 'D': d}[x] ** params[p] for c, p, x in FORMS[form])
+    return params['E'] + sum(power(params['log_' + c] if 'log_' + c in params else math.log(params[c]), params[p],
+                                   {'N': n, 'D': d}[x]) if params[c] > 0 else 0.0
+                             for c, p, x in FORMS[form])
 
 
 def huber(r, delta):
@@ -106,7 +116,8 @@ class Problem:
         nat = self.natural(theta)
         params = {'E': math.exp(nat[0])}
         for k, (c, p, _) in enumerate(FORMS[self.form]):
-            params[c], params[p] = math.exp(nat[1 + 2 * k]), nat[2 + 2 * k]
+            log_c = nat[1 + 2 * k]
+            params[c], params['log_' + c], params[p] = (math.exp(log_c) if log_c < 709 else math.inf), log_c, nat[2 + 2 * k]
         return params
 
     def residuals(self, theta, jacobian=False):
