@@ -570,7 +570,8 @@ def draw_curves(results, plt):
                 if xs and all(v is not None for v in xs):
                     drawn.add(x)
                     ax.plot(xs, [e[y_key] for e in points], color=colors[i % len(colors)], alpha=0.8,
-                            label=f"{g['name']} ({values_text(g['best']['values'])})" if j == 0 else None)
+                            label=(f"{g['name']} ({values_text(g['best']['values'])})" if g['best']['values']
+                                   else g['name']) if j == 0 else None)
                 ax.set_xlabel(label)
     for ax, (x, _) in zip(axes.flat, CURVE_AXES):
         ax.set_ylabel(y_key.replace('_', ' '))

@@ -127,3 +127,94 @@ def test_batch_times_and_preparation_are_the_shipped_logs(readme):
             took = float(re.search(r'tokens in ([\d.]+) s', f.read()).group(1))
         assert round(took) == seconds
     assert "(2 s for GPT-2's tokenizer and 5 s for\nLlama-2's on 8 cores each)" in readme
+
+
+# -----------------------------------------------------------------------------
+# step 2: both architectures on both tokenizers, 3 seeds (compare/)
+
+COMPARE = os.path.join(HERE, 'compare')
+
+
+def summarize_compare(tmp_path_factory, metric, summary_dir):
+    out = str(tmp_path_factory.mktemp('compare'))
+    shutil.copytree(COMPARE, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns('summary*', 'logs'))
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        assert sweep.main(['config/sweeps/english_compare.py', '--summarize=True', f'--out_dir={out}',
+                           f'--metric={metric}', f'--summary_dir={summary_dir}']) == 0
+    finally:
+        os.chdir(cwd)
+    with open(os.path.join(out, summary_dir, 'results.json')) as f, \
+            open(os.path.join(out, summary_dir, 'results.md')) as g:
+        return json.load(f), g.read()
+
+
+@pytest.fixture(scope='module')
+def compare_val(tmp_path_factory):
+    return summarize_compare(tmp_path_factory, 'val_bpb', 'summary-val_bpb')
+
+
+@pytest.fixture(scope='module')
+def compare_eval(tmp_path_factory):
+    return summarize_compare(tmp_path_factory, 'eval_bpb', 'summary')
+
+
+def step2(readme):
+    return readme[readme.index('## Step 2'):readme.index('## What is left')]
+
+
+def test_step2_tables_are_the_summary_of_the_shipped_runs(compare_val, readme):
+    _, markdown = compare_val
+    text = step2(readme)
+    best, diffs = table_rows(markdown, '### Best against best'), table_rows(markdown, '### Differences')
+    assert text.count('| group | best ') == 1 and best[0].startswith('| group | best ')
+    assert table_rows(text, '| group | best ') == best[1:]  # the rows after the header line
+    assert diffs[0].startswith('| A | B |') and table_rows(text, '| A | B |') == diffs[1:]
+
+
+def test_step2_prose_numbers(compare_val, compare_eval, readme):
+    results, _ = compare_val
+    text = step2(readme)
+    groups = {g['name']: g for g in results['groups']}
+    assert all(g['best']['n'] == 3 for g in groups.values())
+    diff = {(c['a'], c['b']): c for c in results['comparisons']}
+    same_gpt2, same_llama = diff[('gpt2', 'llama')], diff[('gpt2+llamatok', 'llama+llamatok')]
+    assert same_gpt2['paired']['n'] == same_llama['paired']['n'] == 3
+    assert same_gpt2['paired']['ci'][1] < 0 and same_llama['paired']['ci'][1] < 0  # intervals exclude zero
+    gpt2 = groups['gpt2']['best']['mean']
+    assert f"LLaMA is {-same_gpt2['paired']['mean']:.2f} bits per byte lower on GPT-2's " \
+           f"({100 * -same_gpt2['paired']['mean'] / gpt2:.0f}% of GPT-2's {gpt2:.3f}) and\n  " \
+           f"{-same_llama['paired']['mean']:.2f} lower on Llama-2's" in text
+    for a, b, name in (('gpt2', 'gpt2+llamatok', 'GPT-2'), ('llama', 'llama+llamatok', 'LLaMA')):
+        w = diff[(a, b)]['welch']
+        assert diff[(a, b)]['paired'] is None
+        assert f"{name} {w['mean']:+.3f} [{w['ci'][0]:+.3f}, {w['ci'][1]:+.3f}]" in text.replace('\n  ', ' ')
+    own = diff[('gpt2', 'llama+llamatok')]['welch']
+    assert f"LLaMA {-own['mean']:.2f} lower (Welch" in text
+    flops = {name: g['flops'] for name, g in groups.items()}
+    assert f"({flops['llama+llamatok'] / 1e15:.1f}\n  against {flops['gpt2'] / 1e15:.2f} PFLOP a pass)" in text
+    assert f"for {100 * (1 - flops['llama+llamatok'] / flops['gpt2']):.0f}% fewer training FLOPs" in text
+    per_token = {name: g['flops_per_token'] for name, g in groups.items()}
+    assert per_token['gpt2'] == per_token['llama'] and per_token['gpt2+llamatok'] == per_token['llama+llamatok']
+    assert f"({per_token['gpt2'] / 1e9:.4f} GFLOP on GPT-2's vocabulary, {per_token['llama+llamatok'] / 1e9:.4f}\n  on" \
+           in text
+    values = {r['name']: r['value'] for r in results['runs']}
+    spans = {g: [values[f'{g}-s{s}'] for s in (1, 2, 3)] for g in groups}
+    assert f"span {min(spans['llama']):.3f} to {max(spans['llama']):.3f}, on Llama-2's\n  " \
+           f"{min(spans['llama+llamatok']):.3f} to {max(spans['llama+llamatok']):.3f}" in text
+    assert f"GPT-2's span {max(spans['gpt2']) - min(spans['gpt2']):.3f} and " \
+           f"{max(spans['gpt2+llamatok']) - min(spans['gpt2+llamatok']):.3f}." in text
+    # eval_bpb.py on 11 of the 12 (gpt2-s1's never started), each within 0.02 of val_bpb and below it
+    evaluated = {r['name']: r['value'] for r in compare_eval[0]['runs'] if r['value'] is not None}
+    assert sorted(set(values) - set(evaluated)) == ['gpt2-s1'] and "ran on 11 of the 12" in text
+    lower = [values[n] - evaluated[n] for n in evaluated]
+    assert 0 < min(lower) and max(lower) < 0.02
+    assert f"eval_bpb is lower by {min(lower):.3f} to {max(lower):.3f}" in text.replace('\n', ' ')
+    tokens = {name: g['tokens'] for name, g in groups.items()}
+    params = {name: g['parameters'] for name, g in groups.items()}
+    assert f"one pass, {tokens['gpt2'] / 1e6:.1f}M tokens on GPT-2's tokenizer and {tokens['llama+llamatok'] / 1e6:.1f}M" \
+           in text
+    assert f"{tokens['gpt2'] / params['gpt2']:.1f} (GPT-2, tied) and {tokens['llama'] / params['llama']:.2f} (LLaMA, " \
+           f"untied) on GPT-2's vocabulary, {tokens['gpt2+llamatok'] / params['gpt2+llamatok']:.2f} and " \
+           f"{tokens['llama+llamatok'] / params['llama+llamatok']:.2f} on Llama-2's" in text.replace('\n  ', ' ')
