@@ -218,3 +218,14 @@ def test_step2_prose_numbers(compare_val, compare_eval, readme):
     assert f"{tokens['gpt2'] / params['gpt2']:.1f} (GPT-2, tied) and {tokens['llama'] / params['llama']:.2f} (LLaMA, " \
            f"untied) on GPT-2's vocabulary, {tokens['gpt2+llamatok'] / params['gpt2+llamatok']:.2f} and " \
            f"{tokens['llama+llamatok'] / params['llama+llamatok']:.2f} on Llama-2's" in text.replace('\n  ', ' ')
+
+
+def test_the_project_readme_quotes_step2(compare_val):
+    results, _ = compare_val
+    with open(os.path.join(REPO, 'README.md')) as f:
+        text = ' '.join(f.read().split())
+    diff = {(c['a'], c['b']): c['paired'] for c in results['comparisons']}
+    a, b = diff[('gpt2', 'llama')], diff[('gpt2+llamatok', 'llama+llamatok')]
+    assert f"LLaMA is {-a['mean']:.2f} bits per byte lower on GPT-2's tokenizer (95% interval " \
+           f"[{-a['ci'][1]:.2f}, {-a['ci'][0]:.2f}], paired over seeds) and {-b['mean']:.2f} on Llama-2's " \
+           f"[{-b['ci'][1]:.2f}, {-b['ci'][0]:.2f}]" in text

@@ -11,7 +11,7 @@
 #   3% of GELU's FLOPs). Everything else is config/english_gpt2.py's and config/english_llama.py's recipe.
 # - Token budgets: a quarter, a half and one whole pass over the training split (the data's limit: no
 #   text is read twice), each its own run with warmup 10% and cosine to a tenth of the peak. Tokens per
-#   non-embedding parameter run from 1.3 (5x320, a quarter pass) to 84 (2x128, one pass): the small sizes
+#   non-embedding parameter run from 1.2 (5x320, a quarter pass) to 84 (2x128, one pass): the small sizes
 #   see more than Chinchilla's 20, the large fewer, and each size three budgets a factor 2 apart, so N and
 #   D vary apart and the fit can tell their terms apart (Hoffmann et al.'s approach 3 on a grid of N and D).
 # - Learning rate: each size at lr(N) = 2e-3 x k(N) / k(N_ref), k(N) = 0.003239 - 0.0001395 ln N (Kaplan et

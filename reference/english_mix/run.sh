@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The reference comparison, version 2 (README.md beside this file), as far as it has run: the real
-# tokenizers, the English mix for each, the learning-rate sweep of both architectures (16 runs, 8 side
-# by side on one GPU), and its summary. From the repo root:
+# The reference comparison, version 2 (README.md beside this file): the real tokenizers, the English
+# mix for each, step 1 (the learning-rate sweep of both architectures, 16 runs, 8 side by side on one
+# GPU), step 2 (both architectures on both tokenizers, 3 seeds, 12 runs), step 3 (the component ladder,
+# 12 more runs: not yet in the shipped result) and their summaries. From the repo root:
 #
 #     bash reference/english_mix/run.sh           # PARALLEL=4 for a smaller GPU
 #
-# A second invocation skips finished runs and resumes stopped ones. The runs go to out-english-lr/;
-# the summary to out-english-lr/summary/ (the shipped one: reference/english_mix/lr_sweep/summary/).
+# A second invocation skips finished runs and resumes stopped ones. The runs go to out-english-lr/ and
+# out-english-compare/, the summaries into them (the shipped ones: lr_sweep/summary/, compare/summary*/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f data/tokenizers/gpt2/r50k_base.tiktoken ] && [ -f data/tokenizers/llama2/tokenizer.json ] \
@@ -15,3 +16,8 @@ cd "$(dirname "$0")/../.."
 [ -f data/english_mix_llama/meta.pkl ] || python data/english_mix_llama/prepare.py
 python sweep.py config/sweeps/english_lr.py --parallel=${PARALLEL:-8}
 python sweep.py config/sweeps/english_lr.py --summarize=True
+python sweep.py config/sweeps/english_compare.py --parallel=${PARALLEL:-6}
+python sweep.py config/sweeps/english_compare.py --summarize=True --metric=val_bpb --summary_dir=summary-val_bpb
+python sweep.py config/sweeps/english_compare.py --summarize=True
+python sweep.py config/sweeps/english_ladder.py --parallel=${PARALLEL:-6}
+python sweep.py config/sweeps/english_ladder.py --summarize=True --metric=val_bpb --summary_dir=summary-ladder-val_bpb

@@ -1,0 +1,117 @@
+"""
+The scaling ladder (reference/scaling/README.md): its tables are check.py's output on the shipped runs
+and recorded predictions, the recorded predictions are what scaling_fit.py computes from the shipped
+runs, and the README's numbers are recomputed from those files.
+"""
+import json
+import os
+import re
+
+import pytest
+
+from flops_parameter_counting import scaling_fit
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(REPO, 'reference', 'scaling')
+RUNS = os.path.join(HERE, 'runs')
+
+
+def load(name):
+    with open(os.path.join(HERE, name)) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def readme():
+    with open(os.path.join(HERE, 'README.md')) as f:
+        return f.read()
+
+
+@pytest.fixture(scope='module')
+def checked(tmp_path_factory):
+    """check.py's results.json and results.md, made anew from the shipped files."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('scaling_check', os.path.join(HERE, 'check.py'))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    out = str(tmp_path_factory.mktemp('check'))
+    assert check.main(['--out', out]) == 0
+    with open(os.path.join(out, 'results.json')) as f, open(os.path.join(out, 'results.md')) as g:
+        return json.load(f), g.read()
+
+
+def test_readme_tables_are_check_py_s(checked, readme):
+    _, markdown = checked
+    for table in markdown.strip().split('\n\n'):
+        assert table in readme
+
+
+@pytest.mark.parametrize('name, pattern', [('prediction.json', '-p{0.25,0.5,1}-s1'), ('prediction_onepass.json', '-p1-s1')])
+def test_the_recorded_predictions_are_the_fit_of_the_shipped_runs(tmp_path, name, pattern):
+    """The point estimates (the bootstrap's intervals take minutes: the shipped file has them) of a refit
+    from the shipped run logs, with run.sh's queries, equal the recorded ones."""
+    recorded = load(name)
+    budgets = re.search(r'\{(.*)\}', pattern).group(1).split(',') if '{' in pattern else ['1']
+    runs = sorted(os.path.join(RUNS, n) for n in os.listdir(RUNS)
+                  if re.fullmatch(r'(gpt2|llama)-\dx\d+-p(%s)-s1' % '|'.join(re.escape(b) for b in budgets), n)
+                  and '7x448' not in n)
+    assert len(runs) == (24 if len(budgets) == 3 else 8)
+    queries = [f"N={q['N']:.0f},D={q['D']:.0f}" for q in recorded['queries']]
+    refit = tmp_path / 'refit.json'
+    args = runs + sum((['--predict', q] for q in queries), []) + ['--bootstrap', '0', '--json', str(refit)]
+    assert scaling_fit.main(args) == 0
+    with open(refit) as f:
+        again = json.load(f)
+    assert list(again['fits']) == list(recorded['fits'])
+    for label, fit in recorded['fits'].items():
+        for key, p in fit['parameters'].items():
+            assert again['fits'][label]['parameters'][key]['value'] == pytest.approx(p['value'], rel=1e-6, abs=1e-9)
+        for mine, theirs in zip(again['fits'][label]['predictions'], fit['predictions']):
+            assert mine['bpb'] == pytest.approx(theirs['bpb'], rel=1e-9)
+        assert [os.path.basename(p['run']) for p in fit['points']] == \
+               [os.path.basename(p['run']) for p in again['fits'][label]['points']]
+
+
+def test_the_ladder_s_design_and_rate_checks(checked, readme):
+    results, _ = checked
+    fitted = [r for r in results['runs'] if r['role'] == 'fitted']
+    checks = [r for r in results['runs'] if r['role'] == 'rate check']
+    assert len(fitted) == 24 and len(checks) == 8 and results['checks'] == []  # no held-out run yet
+    n = sorted({r['N'] for r in fitted})
+    per = [r['tokens'] / r['N'] for r in fitted]
+    assert f"{min(n) / 1e6:.2f}M to {max(n) / 1e6:.1f}M non-embedding parameters, a factor " \
+           f"{max(n) / min(n):.1f}" in ' '.join(readme.split())
+    assert f"run from {min(per):.1f} to {max(per):.0f}" in readme
+    for r in checks:  # half and twice the rule's rate are worse, at both ends, for both
+        rule = next(f for f in fitted if f['name'] == re.sub(r'-lrx[\d.]+', '', r['name']))
+        assert r['bpb'] > rule['bpb']
+    gpt2, llama = sorted(results['pending'], key=lambda p: p['arch'])
+    assert round(gpt2['N'] / gpt2['largest_rung_N'], 1) == round(llama['N'] / llama['largest_rung_N'], 1) == 2.7
+    assert f"{gpt2['N'] / 1e6:.1f}M non-embedding parameters for GPT-2 and {llama['N'] / 1e6:.1f}M for LLaMA, 2.7 times " \
+           f"each one's largest rung" in ' '.join(readme.split())
+    with open(os.path.join(HERE, 'logs', 'sweep_ladder.log')) as f:
+        log = f.read()
+    assert 'sweep: 32 of 32 runs finished' in log and '0 left of 32; 4m29s elapsed' in log
+    assert 'in 4 min 29 s' in readme and '4 min 29 s of one H200 for 32 runs' in readme
+
+
+def test_the_prose_numbers(readme):
+    recorded = load('prediction.json')
+    fits = {label.split(' ')[0]: f for label, f in recorded['fits'].items()}
+    text = ' '.join(readme.split())
+    assert f"rms residuals of {fits['gpt2']['rms_residual']:.3f} (GPT-2) and {fits['llama']['rms_residual']:.3f} (LLaMA)" \
+           in text
+    alpha = fits['gpt2']['parameters']['alpha']['interval']
+    assert f"run from {alpha[0]:.2f} to {alpha[1]:.1f} (GPT-2's alpha)" in text
+    assert all(f['parameters']['E']['interval'][0] == 0 for f in fits.values())  # E's interval reaches zero
+    held, big = recorded['gaps'][0], recorded['gaps'][2]
+    assert held['interval'][1] < 0
+    assert f"LLaMA - GPT-2 = {held['gap']:+.2f} [{held['interval'][0]:+.2f}, {held['interval'][1]:+.2f}]" in text
+    g, l = fits['gpt2']['predictions'][2], fits['llama']['predictions'][3]
+    assert f"GPT-2 (at its N) {g['bpb']:.2f} [{g['interval'][0]:.2f}, {g['interval'][1]:.2f}]" in text
+    assert f"LLaMA (at its N) {l['bpb']:.2f} [{l['interval'][0]:.2f}, {l['interval'][1]:.2f}]" in text
+    assert big['interval'][0] < 0 < big['interval'][1]  # the fit cannot tell at 1.36B
+    assert f"the gap at either N {big['gap']:+.2f} [{big['interval'][0]:+.2f}, {big['interval'][1]:+.2f}]" in text
+    assert abs(recorded['gaps'][3]['gap'] - big['gap']) < 0.005
+    residuals = [abs(p['residual']) for f in fits.values() for p in f['points']]
+    assert f"(up to {max(residuals):.2f} bits per byte" in text
