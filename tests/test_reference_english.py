@@ -221,9 +221,11 @@ def test_step2_prose_numbers(compare_val, compare_eval, readme):
 
 
 def test_the_project_readme_quotes_step2(compare_val):
-    results, _ = compare_val
+    results, markdown = compare_val
     with open(os.path.join(REPO, 'README.md')) as f:
-        text = ' '.join(f.read().split())
+        readme = f.read()
+    assert '\n'.join(table_rows(markdown, '### Differences')) in readme  # the table, as the summary makes it
+    text = ' '.join(readme.split())
     diff = {(c['a'], c['b']): c['paired'] for c in results['comparisons']}
     a, b = diff[('gpt2', 'llama')], diff[('gpt2+llamatok', 'llama+llamatok')]
     assert f"LLaMA is {-a['mean']:.2f} bits per byte lower on GPT-2's tokenizer (95% interval " \

@@ -115,3 +115,44 @@ def test_the_prose_numbers(readme):
     assert abs(recorded['gaps'][3]['gap'] - big['gap']) < 0.005
     residuals = [abs(p['residual']) for f in fits.values() for p in f['points']]
     assert f"(up to {max(residuals):.2f} bits per byte" in text
+
+
+def test_check_scores_a_held_out_run_against_each_recorded_prediction(tmp_path):
+    """check.py's path for a held-out run that exists: a stand-in held-out folder (a copy of a ladder run
+    renamed 7x448) and recorded predictions given a query at its N and D; the LLaMA one stays pending."""
+    import importlib.util
+    import shutil
+    spec = importlib.util.spec_from_file_location('scaling_check', os.path.join(HERE, 'check.py'))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    runs = tmp_path / 'runs'
+    shutil.copytree(RUNS, runs)
+    shutil.copytree(runs / 'gpt2-5x320-p1-s1', runs / 'gpt2-7x448-p1-s1')
+    shutil.rmtree(runs / 'gpt2-5x320-p1-s1')  # the stand-in is no ladder run twice
+    stand_in = check.run_summary(str(runs / 'gpt2-7x448-p1-s1'))
+    paths = {}
+    for name, predicted, interval in (('prediction.json', 1.70, [1.60, 1.80]), ('prediction_onepass.json', 1.60, [1.55, 1.65])):
+        recorded = load(name)
+        recorded['queries'].append({'N': stand_in['N'], 'D': stand_in['D']})
+        for fit in recorded['fits'].values():
+            fit['predictions'].append({'N': stand_in['N'], 'D': stand_in['D'], 'bpb': predicted, 'interval': interval,
+                                       'note': None})
+        if name == 'prediction.json':  # the ladder run the stand-in was copied from is no fitted point now
+            for fit in recorded['fits'].values():
+                fit['points'] = [p for p in fit['points'] if 'gpt2-5x320-p1-s1' not in p['run']]
+        paths[name] = tmp_path / name
+        paths[name].write_text(json.dumps(recorded))
+    out = tmp_path / 'out'
+    assert check.main(['--runs', str(runs), '--prediction', str(paths['prediction.json']),
+                       '--second_prediction', str(paths['prediction_onepass.json']), '--out', str(out)]) == 0
+    results = json.loads((out / 'results.json').read_text())
+    [c] = results['checks']
+    actual = stand_in['bpb']
+    assert c['run'] == 'gpt2-7x448-p1-s1' and c['actual'] == actual == pytest.approx(1.6582, abs=1e-4)
+    assert c['error'] == pytest.approx(actual - 1.70) and c['inside'] is True
+    assert c['second']['error'] == pytest.approx(actual - 1.60) and c['second']['inside'] is False
+    assert [p['name'] for p in results['pending']] == ['llama-7x448-p1-s1']
+    md = (out / 'results.md').read_text()
+    assert f"| gpt2 | gpt2-7x448-p1-s1 | {stand_in['N']:,} |" in md
+    assert f"| {actual:.4f} | {actual - 1.70:+.4f} (inside); {actual - 1.60:+.4f} (outside) |" in md
+    assert "| llama | llama-7x448-p1-s1 | 16,765,504 | 2.70 |" in md and "not yet trained" in md
