@@ -46,6 +46,8 @@ SKIPPED = {
     'python3 -m pytest -q tests': "the test suite itself, which this file is part of (.ci/run runs it)",
     'python -m pytest -q -n 7 --dist loadgroup tests/gpu': GPU,
     'bash reference/stdlib_comparison/run.sh': GPU + " (eight small runs, about 30 minutes on one H200)",
+    'bash reference/english_mix/run.sh': GPU + " (28 small runs and their summaries, about 15 minutes on one H100 or H200; "
+                                          "the packages of the English mix need Debian's archive)",
     # run by tests/test_reference_tasks.py, which checks that it prints the documented table
     'python reference/stdlib_comparison/summarize.py reference/stdlib_comparison/runs/out-compare-llama-s1 '
     'reference/stdlib_comparison/runs/out-compare-llama-s2 reference/stdlib_comparison/runs/out-compare-llama-s3 '
