@@ -21,7 +21,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
-from configurator import UserError  # noqa: E402
+from configurator import UserError, run_cli  # noqa: E402
 from flops_parameter_counting.detailed_cost_analysis import (  # noqa: E402
     PROJECT_KEYS, count_parameters, palm_flops_per_token, resolve_shape, train_defaults)
 from flops_parameter_counting.scaling_fit import non_embedding_parameters  # noqa: E402
@@ -81,6 +81,8 @@ def main(argv=None):
                         help="a second recorded prediction (run.sh's predict_onepass), shown beside the first")
     parser.add_argument('--heldout', default='config/sweeps/scaling_heldout.py', help="the held-out runs' sweep file")
     args = parser.parse_args(argv)
+    if not os.path.isfile(args.prediction):
+        raise UserError(f"no {args.prediction}: record the prediction first (reference/scaling/run.sh predict)")
     with open(args.prediction) as f:
         prediction = json.load(f)
     names = sorted(n for n in os.listdir(args.runs) if os.path.isfile(os.path.join(args.runs, n, 'sweep_run.json')))
@@ -214,8 +216,4 @@ def figure(results, path):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main)
