@@ -5,13 +5,15 @@ Throughput, MFU and peak memory of train.py's own training step, on synthetic to
     python bench.py config/full_gpt2_1.36b.py --batch_size=12 --bench_iters=5
     python bench.py config/full_llama_1.36b.py --bench_sweep=True   # the largest micro-batch that fits
     python bench.py config/full_llama_1.36b.py --bench_out=perf/bench_results.jsonl   # record it in the repo
+    python bench.py config/full_llama_1.36b.py --bench_text=english_mix_llama   # and bytes of text/s on that corpus
 
 The model, optimizer, torch.compile, precision and gradient accumulation are train.py's (setup()
 and train_step()), not copies; only the batches are random tokens made on the device. The vocabulary
 is vocab_size, or without it the config's dataset's (its meta.pkl). Prints a summary and appends one
 JSON line to bench_out (GPU, torch version, config, micro-batch, accumulation, tokens/s, MFU, step
-time, peak memory): by default bench_results.local.jsonl, which git ignores; the repo's record of
-measurements is perf/bench_results.jsonl, written only when named.
+time, peak memory; with bench_text, bytes of text/s at that prepared dataset's bytes per token): by
+default bench_results.local.jsonl, which git ignores; the repo's record of measurements is
+perf/bench_results.jsonl, written only when named.
 
     python bench.py config/full_llama_1.36b.py --bench_baseline=hf    # Hugging Face's model, same harness
     python bench.py config/full_llama_1.36b.py --bench_baseline=all   # ours, then HF's, and their ratio
@@ -46,7 +48,8 @@ import configurator
 from configurator import (HELP_FLAGS, Configurator, HelpRequested, Pattern, UserError, check_choices, defaults_docs,
                           run_cli)
 from gpu_specs import gpu_model, usual_matmul_tflops
-from loader import load_meta, resolve_dataset
+from loader import check_vocabulary, load_meta, resolve_dataset
+from runlog import shown_path
 
 BENCH_DEFAULTS = dict(
     bench_iters=5,          # timed optimizer steps
@@ -57,6 +60,7 @@ BENCH_DEFAULTS = dict(
     bench_profile=False,    # after timing, profile one optimizer step: the top kernels by GPU time
     bench_baseline='',      # '' = this project's model; 'hf' = Hugging Face's at the same shape; 'all' = both, and their ratio; 'bf16' (with fp8=True) = ours in fp8, then in bf16
     bench_matmul_seconds=20.0,  # matmul check before and after the timed steps, seconds each (CPU: at most 1); 0 skips it
+    bench_text='',          # a prepared dataset (name or folder) of the model's tokenizer: its training split's bytes per token turns tokens/s into bytes of text/s
 )
 BENCH_CHOICES = dict(  # allowed values, checked as the arguments are read
     bench_baseline={'': "this project's model", 'hf': "Hugging Face's at the same shape", 'all': 'both, and their ratio',
@@ -124,6 +128,25 @@ def dataset_vocab_size(c):
                         f"config's dataset so that its meta.pkl gives it ({e})") from None
 
 
+def text_bytes_per_token(c):
+    """bench_text's bytes of text per token (its training split, meta.pkl's stats), with the dataset's
+    folder; (None, None) without bench_text. Its ids must fit the model's vocabulary; that it is of the
+    tokenizer the model is meant for is the user's to say (GPT-2 may train on Llama-2's tokens)."""
+    if not c.bench_text:
+        return None, None
+    try:
+        folder = resolve_dataset(c.bench_text)
+        meta = load_meta(folder)
+        check_vocabulary(folder, meta['vocab_size'], c.vocab_size)
+    except UserError as e:
+        raise UserError(f"bench_text: {e}") from None
+    per_token = train.train_bytes_per_token(meta)
+    if per_token is None:
+        raise UserError(f"bench_text={c.bench_text!r}: {folder}/meta.pkl has no byte counts of its training split "
+                        f"(prepared before they were recorded): prepare it again")
+    return per_token, shown_path(folder)
+
+
 def run(c, implementation=''):
     """Time one model: implementation '' = this project's as configured, 'hf' = Hugging Face's,
     'bf16' = this project's with fp8=False. Returns the result (the JSON line's fields, less the
@@ -183,12 +206,18 @@ def run(c, implementation=''):
         command='python bench.py ' + ' '.join(c.argv))
     if implementation == 'hf':
         result['attention'] = s.raw_model.attention
+    if c.bench_bytes_per_token:
+        result.update(text=c.bench_text_folder, bytes_per_token=c.bench_bytes_per_token,
+                      bytes_per_sec=tokens_per_sec * c.bench_bytes_per_token)
     if c.bench_profile and s.ranks.master:
         profile(step, c)
     if s.ranks.master:
         print(f"{result['device']} | {label} | {c.arch} {result['parameters'] / 1e9:.2f}B | micro-batch "
               f"{c.batch_size} x {c.gradient_accumulation_steps} x {c.block_size} | {step_time * 1000:.0f} ms/step | "
-              f"{tokens_per_sec:,.0f} tok/s" + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
+              f"{tokens_per_sec:,.0f} tok/s"
+              + (f" ({result['bytes_per_sec'] / 1e3:,.0f} kB of text/s at {c.bench_bytes_per_token:.3f} bytes a token)"
+                 if c.bench_bytes_per_token else "")
+              + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
               + (f" | peak mem {peak_mem:.1f} GiB (reserved {reserved:.1f})" if peak_mem is not None else ""))
     return result
 
@@ -523,6 +552,7 @@ def main(argv):
         return 0 if sweep(c) else 1
     if c.vocab_size is None:
         c.vocab_size = dataset_vocab_size(c)
+    c.bench_bytes_per_token, c.bench_text_folder = text_bytes_per_token(c)
     if c.bench_baseline == 'bf16':
         check_bf16_baseline(c)
     elif c.bench_baseline:

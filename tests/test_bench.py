@@ -95,6 +95,49 @@ def test_bench_without_vocab_or_dataset_is_a_one_line_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def with_byte_counts(data, train_bytes, train_tokens):
+    """meta.pkl as prepare.py writes it for text: the training split's bytes and tokens (its stats)."""
+    import pickle
+    path = os.path.join(data, 'meta.pkl')
+    with open(path, 'rb') as f:
+        meta = pickle.load(f)
+    meta['stats'] = {'train': {'all': {'bytes': train_bytes, 'tokens': train_tokens}}}
+    with open(path, 'wb') as f:
+        pickle.dump(meta, f)
+    return data
+
+
+def test_bench_text_gives_bytes_of_text_per_second(tmp_path):
+    """--bench_text names a prepared dataset: tokens/s times its training split's bytes per token."""
+    data = with_byte_counts(helpers.make_dataset(tmp_path / 'text', vocab_size=300), 50_000, 20_000)
+    bench_out = tmp_path / 'bench.jsonl'
+    proc = bench_in(tmp_path, ['--vocab_size=320', f'--bench_text={data}', f'--bench_out={bench_out}', *BENCH])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(bench_out.read_text())
+    assert result['text'] == str(data) and result['bytes_per_token'] == 2.5
+    assert result['bytes_per_sec'] == pytest.approx(2.5 * result['tokens_per_sec'])
+    assert f"({result['bytes_per_sec'] / 1e3:,.0f} kB of text/s at 2.500 bytes a token)" in proc.stdout
+    # without it, no byte fields
+    proc = bench_in(tmp_path, ['--vocab_size=320', f'--bench_out={bench_out}', *BENCH])
+    assert proc.returncode == 0 and 'bytes_per_sec' not in json.loads(bench_out.read_text().splitlines()[-1])
+
+
+def test_bench_text_errors_are_one_line_before_any_work(tmp_path):
+    wide = helpers.make_dataset(tmp_path / 'wide', vocab_size=400)
+    with_byte_counts(wide, 50_000, 20_000)
+    bare = helpers.make_dataset(tmp_path / 'bare', vocab_size=300)  # no byte counts
+    bench_out = tmp_path / 'bench.jsonl'
+    for text, message in [(wide, "has token ids up to 399 but the model's vocab_size is 320"),
+                          (bare, "has no byte counts of its training split"),
+                          (tmp_path / 'none', "not found")]:
+        proc = bench_in(tmp_path, ['--vocab_size=320', f'--bench_text={text}', f'--bench_out={bench_out}', *BENCH],
+                        timeout=60)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        [line] = proc.stderr.strip().splitlines()
+        assert line.startswith('error: bench_text') and message in line, line
+        assert proc.stdout == '' and not bench_out.exists()
+
+
 @pytest.mark.parametrize('sweep', [False, True], ids=['one run', 'sweep'])
 def test_bench_out_in_a_missing_folder_is_refused_before_any_work(tmp_path, sweep):
     """The path is checked first: a benchmark whose results could not be written is never run (it ran to
