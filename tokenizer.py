@@ -149,7 +149,9 @@ class TiktokenTokenizer:
         else:
             if name not in tiktoken.list_encoding_names():
                 raise UserError(f"tiktoken tokenizer '{name}' is neither a ranks file, a folder holding one, nor "
-                                f"one of tiktoken's encodings ({', '.join(tiktoken.list_encoding_names())})")
+                                f"one of tiktoken's encodings ({', '.join(tiktoken.list_encoding_names())})"
+                                + ("; GPT-2's: `python data/tokenizers/build.py` writes data/tokenizers/gpt2"
+                                   if not os.path.exists(name) else ""))
             try:
                 self.encoding = tiktoken.get_encoding(name)
             except Exception as e:

@@ -3,7 +3,8 @@
 # parameters (50,930,176 in matmuls);
 # GELU d_ff 2048, pre-norm LayerNorm, learned positions, tied embeddings, no biases; vocab_size 50304 = the tokenizer's 50257 padded to a multiple of 64.
 # The same shape, recipe and bytes of text as config/compare_llama.py: only the architecture and its
-# tokenizer differ. Data: data/stdlib_gpt2 (the Python standard library's sources, a stand-in tokenizer).
+# tokenizer differ. Data: data/stdlib_gpt2 (the Python standard library's sources, GPT-2's tokenizer; version 1 of the
+# comparison, reference/stdlib_comparison, ran on stand-in tokenizers, and its max_iters with them).
 # max_iters = 4 passes over the training split, so that both models read every training document 4
 # times (the same bytes): ceil(4 x windows / 32) with Python 3.11.7's standard library (train.py prints
 # the passes max_iters makes; another Python's library is another size: set max_iters to match).
@@ -24,7 +25,7 @@ dropout = 0.0
 
 batch_size = 32
 gradient_accumulation_steps = 1
-max_iters = 871
+max_iters = 1695
 learning_rate = 1e-3
 min_lr = 1e-4
 warmup_iters = 100

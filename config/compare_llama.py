@@ -3,7 +3,8 @@
 # parameters (43,655,680 in matmuls);
 # SwiGLU d_ff 1536 (8/3 x 512 rounded up to a multiple of 256), RMSNorm, RoPE, untied embeddings.
 # The same shape, recipe and bytes of text as config/compare_gpt2.py: only the architecture and its
-# tokenizer differ. Data: data/stdlib_llama (the Python standard library's sources, a stand-in tokenizer).
+# tokenizer differ. Data: data/stdlib_llama (the Python standard library's sources, Llama-2's tokenizer; version 1 of the
+# comparison, reference/stdlib_comparison, ran on stand-in tokenizers, and its max_iters with them).
 # max_iters = 4 passes over the training split, so that both models read every training document 4
 # times (the same bytes): ceil(4 x windows / 32) with Python 3.11.7's standard library (train.py prints
 # the passes max_iters makes; another Python's library is another size: set max_iters to match).
@@ -24,7 +25,7 @@ dropout = 0.0
 
 batch_size = 32
 gradient_accumulation_steps = 1
-max_iters = 1242
+max_iters = 1142
 learning_rate = 1e-3
 min_lr = 1e-4
 warmup_iters = 100

@@ -1,6 +1,6 @@
 """
-Stand-in tokenizers built offline, for the tests and the throughput benchmark where the real ones
-cannot be downloaded. They copy the real ones' structure, not their vocabularies:
+Stand-in tokenizers trained in seconds, for the tests: they copy the real ones' structure, not their
+vocabularies (the real ones, for every dataset, are data/tokenizers/build.py's):
 
 - LLaMA-2 style: a transformers folder whose tokenizer.json has Llama-2's pipeline (SentencePiece-style
   BPE: normalizer prepends '▁' and turns spaces into '▁', no pre-tokenizer, byte fallback <0x00>..<0xFF>,
@@ -8,16 +8,9 @@ cannot be downloaded. They copy the real ones' structure, not their vocabularies
 - GPT-2 style: a tiktoken ranks file (base64 token and rank a line, the format of r50k_base.tiktoken):
   the 256 bytes, then byte-level BPE merges trained here with GPT-2's regex; dataprep adds <|endoftext|>
   as the next id.
-
-    python data/stand_in_tokenizers.py --out_dir /tmp/stand-in     # 32,000 and 50,257 ids, on the stdlib
 """
-import argparse
 import base64
-import importlib.util
 import json
-import os
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def llama_style(texts, vocab_size, out_dir):
@@ -67,64 +60,3 @@ def gpt2_style_ranks(texts, vocab_size, path):
     with open(path, 'w') as f:
         f.writelines(f'{base64.b64encode(t).decode()} {rank}\n' for rank, t in enumerate(tokens))
     return path
-
-
-def stdlib_source(labelled=False):
-    """The Source of data/python_stdlib (this Python's standard library sources); labelled: each
-    document labelled 'library' or 'tests'."""
-    spec = importlib.util.spec_from_file_location('python_stdlib_prepare', os.path.join(HERE, 'python_stdlib', 'prepare.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.stdlib_source(argparse.Namespace(max_docs=None), labelled=labelled)
-
-
-def stdlib_texts():
-    """The documents of data/python_stdlib, as text."""
-    return [document[1] for document in stdlib_source().documents]
-
-
-def stdlib_recipe(kind, out_dir):
-    """The Recipe of data/stdlib_llama (kind 'llama') or data/stdlib_gpt2 (kind 'gpt2'): the documents
-    of data/python_stdlib in two sources, 'library' and 'tests', tokenized by a stand-in of the real
-    tokenizer (LLaMA-2-style, 32,000 ids, with BOS; GPT-2-style, 50,257 ids) trained on the training
-    documents alone the first time, and kept in out_dir (tokenizer/ or gpt2_style.tiktoken)."""
-    import dataprep
-    from configurator import UserError
-    path = os.path.join(out_dir, 'tokenizer' if kind == 'llama' else 'gpt2_style.tiktoken')
-    packages = ['tokenizers', 'transformers' if kind == 'llama' else 'tiktoken']  # to train it, then to encode
-
-    def source(args):
-        made = stdlib_source(labelled=True)
-        if not os.path.exists(path):
-            missing = [name for name in packages if importlib.util.find_spec(name) is None]
-            if missing:
-                raise UserError(f"the {kind} stand-in tokenizer needs {' and '.join(missing)}: "
-                                f"pip install {' '.join(missing)}")
-            train = [text for split, text, _ in made.documents if split == 'train']
-            print(f"training the {kind} stand-in tokenizer on {len(train):,} training documents -> {path}")
-            if kind == 'llama':
-                llama_style(train, 32000, path)
-            else:
-                gpt2_style_ranks(train, 50257, path)
-        return made
-
-    return dataprep.Recipe(
-        title=f"Python standard library sources (library and tests), {kind} stand-in tokenizer",
-        tokenizer={'kind': 'hf', 'name': path} if kind == 'llama' else {'kind': 'tiktoken', 'name': path},
-        bos=kind == 'llama', default_source=source, out_dir=out_dir)
-
-
-if __name__ == '__main__':
-    parser = argparse.ArgumentParser(description='build stand-in LLaMA-2-style and GPT-2-style tokenizers, '
-                                                 'and the stdlib text as jsonl, for `python dataprep.py bench`')
-    parser.add_argument('--out_dir', required=True)
-    parser.add_argument('--llama_vocab', type=int, default=32000)
-    parser.add_argument('--gpt2_vocab', type=int, default=50257)
-    args = parser.parse_args()
-    os.makedirs(args.out_dir, exist_ok=True)
-    texts = stdlib_texts()
-    with open(os.path.join(args.out_dir, 'stdlib.jsonl'), 'w') as f:
-        f.writelines(json.dumps({'text': t}) + '\n' for t in texts)
-    print(llama_style(texts, args.llama_vocab, os.path.join(args.out_dir, 'llama_style')))
-    print(gpt2_style_ranks(texts, args.gpt2_vocab, os.path.join(args.out_dir, 'gpt2_style.tiktoken')))
-    print(os.path.join(args.out_dir, 'stdlib.jsonl'))

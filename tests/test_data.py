@@ -174,6 +174,27 @@ def test_python_stdlib_prepares(tmp_path):
     assert b'import' in np.frombuffer(first, np.uint16).astype(np.uint8).tobytes()
 
 
+@pytest.mark.parametrize('kind', ['llama', 'gpt2'])
+def test_stdlib_datasets_take_the_real_tokenizers(kind, gpt2_ranks, llama_tokenizer, tmp_path):
+    """data/stdlib_llama and data/stdlib_gpt2 tokenize with data/tokenizers/ (the real ones, built
+    offline) unless --tokenizer names another; no stand-in is trained on the user's path. Here the
+    test's tokenizer stands in for the real one, and a missing default is one line naming build.py."""
+    out = tmp_path / 'out'
+    result = run_prepare(f'stdlib_{kind}', '--out_dir', out, '--max_docs', 60, '--num_proc', 1,  # the first 60: library files
+                         '--tokenizer', llama_tokenizer if kind == 'llama' else gpt2_ranks)
+    assert result.returncode == 0, result.stderr
+    meta = pickle.load(open(out / 'meta.pkl', 'rb'))
+    assert list(meta['sources']) == ['library'] and (meta['bos_id'] is not None) == (kind == 'llama')
+    assert 'stand-in' not in result.stdout and 'training' not in result.stdout
+    help_text = run_prepare(f'stdlib_{kind}', '--help').stdout
+    default = os.path.join(REPO, 'data', 'tokenizers', 'llama2' if kind == 'llama' else 'gpt2')
+    assert f"default {default})" in ' '.join(help_text.split())
+    missing = tmp_path / 'no_tokenizer' / ('llama2' if kind == 'llama' else 'gpt2')
+    result = run_prepare(f'stdlib_{kind}', '--out_dir', tmp_path / 'none', '--tokenizer', missing)
+    assert_one_line_error(result, str(missing), 'data/tokenizers/build.py')
+    assert not (tmp_path / 'none').exists()
+
+
 def test_interrupted_prepare_leaves_nothing_complete(inputs, tmp_path):
     # the input is a pipe that never ends: the run is killed mid-way, as a crash or an OOM would
     fifo = tmp_path / 'stream.jsonl'

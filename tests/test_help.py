@@ -250,7 +250,7 @@ EVERY_SCRIPT = ['train.py', 'sample.py', 'bench.py', 'eval_bpb.py', 'eval_downst
                 'dataprep.py', 'test_imports.py', 'flops_parameter_counting/detailed_cost_analysis.py',
                 'data/python_stdlib/prepare.py', 'data/slimpajama_6b_llama/prepare.py',
                 'data/slimpajama_6b_gpt2/prepare.py', 'data/stdlib_llama/prepare.py', 'data/stdlib_gpt2/prepare.py',
-                'data/stand_in_tokenizers.py', 'reference/stdlib_comparison/make_tasks.py',
+                'reference/stdlib_comparison/make_tasks.py',
                 'reference/stdlib_comparison/summarize.py', 'data/tokenizers/build.py', 'data/english_mix/collect.py',
                 'data/english_mix_llama/prepare.py', 'data/english_mix_gpt2/prepare.py', 'sweep.py',
                 'flops_parameter_counting/scaling_fit.py']

@@ -13,7 +13,7 @@ out_dir = 'out-sweep-compare'
 configs = {
     'gpt2': 'config/compare_gpt2.py',
     'llama': 'config/compare_llama.py',
-    'llama_gpt2tok': ('config/compare_llama.py', {'dataset': 'stdlib_gpt2', 'vocab_size': 50304, 'max_iters': 871}),
+    'llama_gpt2tok': ('config/compare_llama.py', {'dataset': 'stdlib_gpt2', 'vocab_size': 50304, 'max_iters': 1695}),
 }
 grid = {'learning_rate': [5e-4, 1e-3, 2e-3, 4e-3], 'seed': [1, 2, 3]}
 min_lr_ratio = 0.1

@@ -61,6 +61,21 @@ def stdlib_source(args, labelled=False):
                            default_label=None if labelled else 'python_stdlib')  # unlabelled: one source
 
 
+TOKENIZERS = os.path.join(os.path.dirname(HERE), 'tokenizers')  # data/tokenizers/build.py writes them
+
+
+def stdlib_recipe(kind, out_dir):
+    """The Recipe of data/stdlib_llama (kind 'llama') or data/stdlib_gpt2 (kind 'gpt2'): the documents
+    in two sources, 'library' and 'tests', tokenized by the real Llama-2 tokenizer (32,000 ids, with BOS)
+    or GPT-2's (50,257 ids), from data/tokenizers/ (python data/tokenizers/build.py); --tokenizer names
+    another copy."""
+    llama = kind == 'llama'
+    return dataprep.Recipe(
+        title=f"Python standard library sources (library and tests), {'Llama-2' if llama else 'GPT-2'} tokenizer",
+        tokenizer={'kind': 'hf' if llama else 'tiktoken', 'name': os.path.join(TOKENIZERS, 'llama2' if llama else 'gpt2')},
+        bos=llama, default_source=lambda args: stdlib_source(args, labelled=True), out_dir=out_dir)
+
+
 RECIPE = dataprep.Recipe(
     title='Python standard library sources, UTF-8 bytes',
     tokenizer={'kind': 'bytes', 'name': 'utf-8'},

@@ -1,21 +1,25 @@
 """
-The reference comparison's llama dataset: the documents of data/python_stdlib (this Python's standard
-library sources; every 20th file is validation), in two sources, 'library' and 'tests', tokenized
-with a LLaMA-2-style tokenizer of 32,000 ids (SentencePiece-style BPE, byte fallback; documents begin with BOS and end with </s>) trained
-here on the training documents the first time (the real one cannot be had offline). See README.md.
+The documents of data/python_stdlib (this Python's standard library sources; every 20th file is
+validation), in two sources, 'library' and 'tests', tokenized with Llama-2's tokenizer (32,000 ids, SentencePiece-style BPE with byte fallback;
+documents begin with BOS <s> and end with </s>), from data/tokenizers/ (built offline by
+data/tokenizers/build.py). See README.md.
 
     python data/stdlib_llama/prepare.py
 """
+import importlib.util
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repo root, for dataprep
-sys.path.insert(0, os.path.dirname(HERE))  # data/, for stand_in_tokenizers
 import dataprep  # noqa: E402
-import stand_in_tokenizers  # noqa: E402
 
-RECIPE = stand_in_tokenizers.stdlib_recipe('llama', HERE)
+_spec = importlib.util.spec_from_file_location('python_stdlib_prepare',
+                                               os.path.join(os.path.dirname(HERE), 'python_stdlib', 'prepare.py'))
+python_stdlib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(python_stdlib)
+
+RECIPE = python_stdlib.stdlib_recipe('llama', HERE)
 
 if __name__ == '__main__':
     dataprep.main(RECIPE)

@@ -59,11 +59,12 @@ metadata:
 
 def validation_documents():
     """[(text, 'library' or 'tests')]: the validation documents, as the stdlib datasets take them."""
-    path = os.path.join(REPO, 'data', 'stand_in_tokenizers.py')
-    spec = importlib.util.spec_from_file_location('stand_in_tokenizers', path)
+    path = os.path.join(REPO, 'data', 'python_stdlib', 'prepare.py')
+    spec = importlib.util.spec_from_file_location('python_stdlib_prepare', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [(text, label) for split, text, label in module.stdlib_source(labelled=True).documents if split == 'val']
+    documents = module.stdlib_source(argparse.Namespace(max_docs=None), labelled=True).documents
+    return [(text, label) for split, text, label in documents if split == 'val']
 
 
 def eligible(line, min_chars=MIN_CHARS):

@@ -8,6 +8,11 @@
 #
 #     bash reference/stdlib_comparison/run.sh            # SEEDS="1 2 3 4" for more seeds
 #
+# The runs in runs/ were made with stand-in tokenizers, which data/stdlib_* trained at commit a4b6342 and
+# earlier; they now tokenize with the real ones (data/tokenizers/), with max_iters 4 passes at those counts.
+# So this script now runs version 1's protocol on the real tokenizers; to rerun the shipped numbers,
+# check out a4b6342 first.
+#
 # Writes out-compare-{llama,gpt2}-s{seed}/, out-swap-*-s{seed}/ and, in this folder, results.json, the figures and the run
 # logs and evaluation results of each run (runs/). The downstream tasks need lm_eval (pip install
 # "lm_eval[hf]"); without it eval_bpb.py gives the bits per byte alone and the table has no task columns.
@@ -41,12 +46,12 @@ done
 # the same tokenizer for both architectures: each config on the other's dataset, vocabulary and passes
 for seed in $swap_seeds; do
   out=out-swap-llama-gpt2tok-s$seed
-  python train.py config/compare_llama.py --dataset=stdlib_gpt2 --vocab_size=50304 --max_iters=871 \
+  python train.py config/compare_llama.py --dataset=stdlib_gpt2 --vocab_size=50304 --max_iters=1695 \
     --seed=$seed --out_dir=$out --overwrite=True
   evaluate $out
   runs+=("$out")
   out=out-swap-gpt2-llamatok-s$seed
-  python train.py config/compare_gpt2.py --dataset=stdlib_llama --vocab_size=32000 --max_iters=1242 \
+  python train.py config/compare_gpt2.py --dataset=stdlib_llama --vocab_size=32000 --max_iters=1142 \
     --seed=$seed --out_dir=$out --overwrite=True
   evaluate $out
   runs+=("$out")
