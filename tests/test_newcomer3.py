@@ -142,7 +142,7 @@ def test_train_string_keys_are_checked_when_the_configuration_is_read(arg, messa
     assert str(e.value) == f"{arg.split('=')[0]}: {message}"
 
 
-FREE_TEXT = {'out_dir', 'dataset', 'wandb_project', 'wandb_run_name', 'bench_out', 'start'}  # any string goes
+FREE_TEXT = {'out_dir', 'dataset', 'wandb_project', 'wandb_run_name', 'bench_out', 'bench_text', 'start'}  # any string goes (a name or path)
 
 
 def test_every_string_key_has_its_allowed_values():
