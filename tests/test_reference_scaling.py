@@ -76,7 +76,7 @@ def test_the_ladder_s_design_and_rate_checks(checked, readme):
     results, _ = checked
     fitted = [r for r in results['runs'] if r['role'] == 'fitted']
     checks = [r for r in results['runs'] if r['role'] == 'rate check']
-    assert len(fitted) == 24 and len(checks) == 8 and results['checks'] == []  # no held-out run yet
+    assert len(fitted) == 24 and len(checks) == 8 and len(results['checks']) == 2 and results['pending'] == []
     n = sorted({r['N'] for r in fitted})
     per = [r['tokens'] / r['N'] for r in fitted]
     assert f"{min(n) / 1e6:.2f}M to {max(n) / 1e6:.1f}M non-embedding parameters, a factor " \
@@ -85,7 +85,7 @@ def test_the_ladder_s_design_and_rate_checks(checked, readme):
     for r in checks:  # half and twice the rule's rate are worse, at both ends, for both
         rule = next(f for f in fitted if f['name'] == re.sub(r'-lrx[\d.]+', '', r['name']))
         assert r['bpb'] > rule['bpb']
-    gpt2, llama = sorted(results['pending'], key=lambda p: p['arch'])
+    gpt2, llama = sorted(results['checks'], key=lambda p: p['arch'])
     assert round(gpt2['N'] / gpt2['largest_rung_N'], 1) == round(llama['N'] / llama['largest_rung_N'], 1) == 2.7
     assert f"{gpt2['N'] / 1e6:.1f}M non-embedding parameters for GPT-2 and {llama['N'] / 1e6:.1f}M for LLaMA, 2.7 times " \
            f"each one's largest rung" in ' '.join(readme.split())
@@ -117,6 +117,46 @@ def test_the_prose_numbers(readme):
     assert f"(up to {max(residuals):.2f} bits per byte" in text
 
 
+def test_the_held_out_runs_and_their_errors(checked, readme):
+    """The check: both held-out runs trained after both predictions were committed, their errors against
+    each, and the README's prose numbers, from check.py's results on the shipped files."""
+    results, _ = checked
+    gpt2, llama = sorted(results['checks'], key=lambda c: c['arch'])
+    text = ' '.join(readme.split())
+    for c in (gpt2, llama):
+        assert c['error'] == pytest.approx(c['actual'] - c['predicted'])
+        assert c['inside'] == (c['interval'][0] <= c['actual'] <= c['interval'][1]) is True
+    assert f"predicted LLaMA within {abs(llama['error']):.3f}** ({llama['actual']:.4f} measured, " \
+           f"{llama['predicted']:.4f} predicted, {100 * abs(llama['relative_error']):.1f}%)" in text
+    assert f"GPT-2 {-gpt2['error']:.3f} too high** ({gpt2['actual']:.4f} against {gpt2['predicted']:.4f}, " \
+           f"{100 * abs(gpt2['relative_error']):.0f}%)" in text
+    widths = sorted(c['interval'][1] - c['interval'][0] for c in (gpt2, llama))
+    assert f"which are wide ({widths[0]:.2f} and {widths[1]:.2f} bits per byte)" in text
+    assert llama['second']['inside'] and not gpt2['second']['inside']
+    assert f"did worse on LLaMA** ({llama['second']['error']:+.3f})" in text
+    assert f"outside its interval** ({gpt2['second']['error']:+.3f}; its interval, " \
+           f"{gpt2['second']['interval'][1] - gpt2['second']['interval'][0]:.2f} wide" in text
+    predicted = load('prediction.json')['gaps'][0]
+    gap = llama['actual'] - gpt2['actual']
+    assert predicted['interval'][0] < gap < predicted['interval'][1]
+    assert f"LLaMA - GPT-2 = {gap:+.3f} measured, against the first fit's {predicted['gap']:+.2f} " \
+           f"[{predicted['interval'][0]:+.2f}, {predicted['interval'][1]:+.2f}]: inside" in text
+    # the predictions' commits come before the held-out runs' logs in the history (where there is one)
+    import subprocess
+    git = lambda *a: subprocess.run(['git', *a], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    if git('rev-parse', '--is-inside-work-tree') == 'true' and git('log', '--format=%h', '-1', '--', 'reference/scaling/runs/gpt2-7x448-p1-s1'):
+        for name in ('prediction.json', 'prediction_onepass.json', 'runs/gpt2-7x448-p1-s1', 'runs/llama-7x448-p1-s1'):
+            assert git('log', '--format=%h', '--', f'reference/scaling/{name}'), name
+        first_run = git('log', '--format=%ct', '--reverse', '--', 'reference/scaling/runs/llama-7x448-p1-s1').split()[0]
+        for name in ('prediction.json', 'prediction_onepass.json'):
+            assert int(git('log', '--format=%ct', '--reverse', '--', f'reference/scaling/{name}').split()[0]) <= int(first_run)
+    with open(os.path.join(HERE, 'logs', 'sweep_heldout_retry.log')) as f:
+        assert 'sweep: 2 of 2 runs finished' in f.read() and "GPT-2's 54 s alone" in text
+    with open(os.path.join(HERE, 'logs', 'sweep_heldout.log')) as f:
+        log = f.read()
+    assert 'FAILED gpt2-7x448-p1-s1' in log and 'OutOfMemoryError' in log and '4m02s elapsed' in log
+
+
 def test_check_scores_a_held_out_run_against_each_recorded_prediction(tmp_path):
     """check.py's path for a held-out run that exists: a stand-in held-out folder (a copy of a ladder run
     renamed 7x448) and recorded predictions given a query at its N and D; the LLaMA one stays pending."""
@@ -126,7 +166,7 @@ def test_check_scores_a_held_out_run_against_each_recorded_prediction(tmp_path):
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
     runs = tmp_path / 'runs'
-    shutil.copytree(RUNS, runs)
+    shutil.copytree(RUNS, runs, ignore=shutil.ignore_patterns('*-7x448-*'))  # the ladder without its held-out runs
     shutil.copytree(runs / 'gpt2-5x320-p1-s1', runs / 'gpt2-7x448-p1-s1')
     shutil.rmtree(runs / 'gpt2-5x320-p1-s1')  # the stand-in is no ladder run twice
     stand_in = check.run_summary(str(runs / 'gpt2-7x448-p1-s1'))
