@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -135,13 +137,15 @@ def test_batch_times_and_preparation_are_the_shipped_logs(readme):
 COMPARE = os.path.join(HERE, 'compare')
 
 
-def summarize_compare(tmp_path_factory, metric, summary_dir):
+def summarize_compare(tmp_path_factory, metric, summary_dir, sweep_file='config/sweeps/english_compare.py'):
+    """(results.json, results.md) of a sweep over the shipped compare/ runs (step 2's, or step 3's ladder
+    that shares its out_dir), summarized anew into a temporary folder."""
     out = str(tmp_path_factory.mktemp('compare'))
     shutil.copytree(COMPARE, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns('summary*', 'logs'))
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        assert sweep.main(['config/sweeps/english_compare.py', '--summarize=True', f'--out_dir={out}',
+        assert sweep.main([sweep_file, '--summarize=True', f'--out_dir={out}',
                            f'--metric={metric}', f'--summary_dir={summary_dir}']) == 0
     finally:
         os.chdir(cwd)
@@ -161,7 +165,19 @@ def compare_eval(tmp_path_factory):
 
 
 def step2(readme):
-    return readme[readme.index('## Step 2'):readme.index('## What is left')]
+    return readme[readme.index('## Step 2'):readme.index('## Step 3')]
+
+
+def step(readme, n):
+    """The README's section of step n."""
+    return readme[readme.index(f'## Step {n}'):readme.index('\n## ', readme.index(f'## Step {n}') + 1)]
+
+
+def final_val_bpb(folder):
+    """The last evaluation's val_bpb in a run folder's newest run log."""
+    name = sorted(n for n in os.listdir(folder) if re.fullmatch(r'run_\d+_\d+\.json', n))[-1]
+    with open(os.path.join(folder, name)) as f:
+        return json.load(f)['evals'][-1]['val_bpb']
 
 
 def test_step2_tables_are_the_summary_of_the_shipped_runs(compare_val, readme):
@@ -205,9 +221,17 @@ def test_step2_prose_numbers(compare_val, compare_eval, readme):
            f"{min(spans['llama+llamatok']):.3f} to {max(spans['llama+llamatok']):.3f}" in text
     assert f"GPT-2's span {max(spans['gpt2']) - min(spans['gpt2']):.3f} and " \
            f"{max(spans['gpt2+llamatok']) - min(spans['gpt2+llamatok']):.3f}." in text
-    # eval_bpb.py on 11 of the 12 (gpt2-s1's never started), each within 0.02 of val_bpb and below it
+    # eval_bpb.py on all 12, each within 0.02 of val_bpb and below it
     evaluated = {r['name']: r['value'] for r in compare_eval[0]['runs'] if r['value'] is not None}
-    assert sorted(set(values) - set(evaluated)) == ['gpt2-s1'] and "ran on 11 of the 12" in text
+    assert set(values) == set(evaluated) and "then ran on all 12" in text
+    # gpt2-s1 trained twice with the same arguments and seed: the first's log kept, the second shipped
+    first = final_val_bpb(os.path.join(COMPARE, 'logs', 'gpt2-s1-first'))
+    second = final_val_bpb(os.path.join(COMPARE, 'gpt2-s1'))
+    assert second == values['gpt2-s1']
+    assert f"it finished at {second:.4f} against the first training's {first:.4f}, {abs(second - first):.3f} apart" \
+           in text.replace('\n', ' ')
+    assert f"half GPT-2's spread over seeds" in text and round(2 * abs(second - first), 2) == round(
+        max(spans['gpt2']) - min(spans['gpt2']), 2)
     lower = [values[n] - evaluated[n] for n in evaluated]
     assert 0 < min(lower) and max(lower) < 0.02
     assert f"eval_bpb is lower by {min(lower):.3f} to {max(lower):.3f}" in text.replace('\n', ' ')
@@ -231,3 +255,108 @@ def test_the_project_readme_quotes_step2(compare_val):
     assert f"LLaMA is {-a['mean']:.2f} bits per byte lower on GPT-2's tokenizer (95% interval " \
            f"[{-a['ci'][1]:.2f}, {-a['ci'][0]:.2f}], paired over seeds) and {-b['mean']:.2f} on Llama-2's " \
            f"[{-b['ci'][1]:.2f}, {-b['ci'][0]:.2f}]" in text
+
+
+# -----------------------------------------------------------------------------
+# step 3: the component ladder (compare/, config/sweeps/english_ladder.py)
+
+@pytest.fixture(scope='module')
+def ladder(tmp_path_factory):
+    return summarize_compare(tmp_path_factory, 'eval_bpb', 'summary-ladder', 'config/sweeps/english_ladder.py')
+
+
+@pytest.fixture(scope='module')
+def ladder_val(tmp_path_factory):
+    return summarize_compare(tmp_path_factory, 'val_bpb', 'summary-ladder-val_bpb', 'config/sweeps/english_ladder.py')
+
+
+def test_step3_tables_are_the_summary_of_the_shipped_runs(ladder, readme):
+    results, markdown = ladder
+    text = step(readme, 3)
+    assert len(results['runs']) == 18 and all(g['best']['n'] == 3 for g in results['groups'])
+    assert table_rows(text, '| group | best ') == table_rows(markdown, '### Best against best')[1:]
+    assert table_rows(text, '| A | B |') == table_rows(markdown, '### Differences')[1:]
+
+
+def test_step3_prose_numbers(ladder, ladder_val, readme):
+    text = ' '.join(step(readme, 3).split())
+    paired = {(c['a'], c['b']): c['paired'] for c in ladder[0]['comparisons']}
+    f = lambda c: f"{c['mean']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]"
+    rope, whole = paired[('untied', 'rope')], paired[('gpt2', 'llama')]
+    assert rope['ci'][1] < 0 and 0.5 < rope['mean'] / whole['mean'] < 0.8  # most of it: about two thirds
+    assert f"{f(rope)} bits per byte from learned positions to RoPE, about two thirds of the whole ladder's " \
+           f"{f(whole)}" in text
+    swiglu = paired[('rope', 'swiglu')]
+    welch = next(c['welch'] for c in ladder[0]['comparisons'] if (c['a'], c['b']) == ('rope', 'swiglu'))
+    assert swiglu['ci'][0] < 0 < swiglu['ci'][1] and welch['ci'][1] < 0  # the paired reaches zero, Welch's not
+    assert f"SwiGLU at GELU's FLOPs is next**: {f(swiglu)} paired" in text
+    untied, norm = paired[('gpt2', 'untied')], paired[('swiglu', 'llama')]
+    assert untied['ci'][0] < 0 < untied['ci'][1] and norm['ci'][0] < 0 < norm['ci'][1]
+    assert f"{f(untied)} and {f(norm)}" in text
+    tied = paired[('llama', 'llama_params')]
+    assert tied['ci'][1] < 0
+    assert f"{f(tied)} against the untied LLaMA, {f(paired[('gpt2', 'llama_params')])} against GPT-2" in text
+    # the val_bpb summary agrees on every step
+    val = {(c['a'], c['b']): c['paired']['mean'] for c in ladder_val[0]['comparisons']}
+    assert max(abs(val[k] - paired[k]['mean']) for k in paired) < 0.015 and 'agrees within 0.015 on every step' in text
+    with open(os.path.join(COMPARE, 'logs', 'sweep_ladder.log')) as log:
+        log = log.read()
+    assert 'sweep: 18 of 18 runs finished' in log and '0 left of 18; 8m19s elapsed' in log
+    assert '13 to run, 7 at a time' in log and 'in 8 min 19 s' in text
+
+
+# -----------------------------------------------------------------------------
+# step 4: bench.py at the 1.36B configs (perf/bench_results.jsonl)
+
+def test_step4_speed_and_hours(readme):
+    with open(os.path.join(REPO, 'perf', 'bench_results.jsonl')) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    llama, gpt2 = lines[-2:]  # the last two: one call, LLaMA then GPT-2
+    assert (llama['config'], gpt2['config']) == ('config/full_llama_1.36b.py', 'config/full_gpt2_1.36b.py')
+    assert llama['device'] == gpt2['device'] == 'NVIDIA H100 80GB HBM3' and not llama['throttled'] and not gpt2['throttled']
+    text = step(readme, 4)
+    for b in (llama, gpt2):
+        assert b['bytes_per_sec'] == pytest.approx(b['tokens_per_sec'] * b['bytes_per_token'])
+        assert f"| `{b['config']}` | {b['parameters']:,} | {b['vocab_size']:,} | {b['flops_per_token'] / 1e9:.3f} | " \
+               f"{b['tokens_per_sec']:,.0f} | {100 * b['mfu']:.1f}% | {b['bytes_per_token']:.3f} | " \
+               f"{b['bytes_per_sec']:,.0f} | {b['peak_mem_gib']:.1f} GiB |" in text
+    # the bytes per token are the datasets' (data/english_mix/README.md's table: all splits 2.806 and 3.197)
+    assert round(gpt2['bytes_per_token'], 2) == 2.81 and round(llama['bytes_per_token'], 2) == 3.19
+    flat = ' '.join(text.split())
+    assert f"{llama['tokens_per_sec'] / gpt2['tokens_per_sec']:.2f} times GPT-2's tokens/s" in flat
+    assert f"GFLOP a token are {100 * (1 - llama['flops_per_token'] / gpt2['flops_per_token']):.0f}% fewer" in flat
+    assert f"{llama['bytes_per_sec'] / gpt2['bytes_per_sec']:.2f} times its bytes of text a second" in flat
+    ratio = llama['bytes_per_token'] / gpt2['bytes_per_token']
+    assert f"packs {100 * (ratio - 1):.0f}% more text into a token" in flat
+    # the cost tool's hours at the measured MFU: tokens / (4 x 148 TFLOP/s x MFU / FLOPs a token)
+    from flops_parameter_counting import detailed_cost_analysis as cost
+    hours = {}
+    for name, b in (('llama', llama), ('gpt2', gpt2)):
+        proc = subprocess.run([sys.executable, os.path.join(REPO, 'flops_parameter_counting', 'detailed_cost_analysis.py'),
+                               '--model_config', b['config'], '--gpu', 'H20', '--num_gpus', '4', '--mfu', f"{b['mfu']:.4f}",
+                               '--json'], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(proc.stdout)
+        assert result['flops_per_token']['training'] == b['flops_per_token']
+        hours[name] = result['time']['hours']
+        assert cost.PEAK_BF16_TFLOPS['H20'] == 148
+    assert f"--num_gpus 4 --mfu {llama['mfu']:.4f}`, and the same for GPT-2 at {gpt2['mfu']:.4f})" in flat
+    assert f"LLaMA {hours['llama']:.1f} h and GPT-2 {hours['gpt2']:.1f} h" in flat
+    assert f"GPT-2 needs {ratio:.2f} times the tokens at this corpus's bytes per token, {hours['gpt2'] * ratio:.1f} h" in flat
+
+
+def test_the_project_readme_quotes_steps_3_and_4_and_the_scaling_check(ladder):
+    with open(os.path.join(REPO, 'README.md')) as f:
+        text = ' '.join(f.read().split())
+    paired = {(c['a'], c['b']): c['paired']['mean'] for c in ladder[0]['comparisons']}
+    assert f"rotary positions buy most of the gap ({paired[('untied', 'rope')]:.2f} bits per byte), SwiGLU at " \
+           f"GELU's FLOPs the next {paired[('rope', 'swiglu')]:.2f}" in text
+    with open(os.path.join(REPO, 'perf', 'bench_results.jsonl')) as f:
+        llama, gpt2 = [json.loads(line) for line in f if line.strip()][-2:]
+    assert f"LLaMA trains at {llama['tokens_per_sec'] / gpt2['tokens_per_sec']:.2f} times GPT-2's tokens a second and " \
+           f"{llama['bytes_per_sec'] / gpt2['bytes_per_sec']:.2f} times its bytes of text a second" in text
+    with open(os.path.join(REPO, 'reference', 'scaling', 'results.json')) as f:
+        checks = {c['arch']: c for c in json.load(f)['checks']}
+    assert all(c['inside'] for c in checks.values())
+    assert f"off by {checks['llama']['error']:+.3f} bits per byte for LLaMA and {checks['gpt2']['error']:+.3f} for GPT-2, " \
+           f"both inside its 95% intervals" in text

@@ -23,5 +23,5 @@ grid = {'seed': [1, 2, 3]}
 min_lr_ratio = 0.1
 tuned = ''
 eval_bpb = True
-# each step of the ladder, the whole ladder, and GPT-2 against LLaMA at its parameters (all paired)
-comparisons = 'gpt2:untied,untied:rope,rope:swiglu,swiglu:llama,gpt2:llama,gpt2:llama_params'
+# each step of the ladder, the whole ladder, and LLaMA at GPT-2's parameters against each end (all paired)
+comparisons = 'gpt2:untied,untied:rope,rope:swiglu,swiglu:llama,gpt2:llama,gpt2:llama_params,llama:llama_params'

@@ -2,7 +2,7 @@
 # The reference comparison, version 2 (README.md beside this file): the real tokenizers, the English
 # mix for each, step 1 (the learning-rate sweep of both architectures, 16 runs, 8 side by side on one
 # GPU), step 2 (both architectures on both tokenizers, 3 seeds, 12 runs), step 3 (the component ladder,
-# 12 more runs: not yet in the shipped result) and their summaries. From the repo root:
+# 12 more runs), their summaries, and step 4 (bench.py at the two 1.36B configs). From the repo root:
 #
 #     bash reference/english_mix/run.sh           # PARALLEL=4 for a smaller GPU
 #
@@ -21,3 +21,7 @@ python sweep.py config/sweeps/english_compare.py --summarize=True --metric=val_b
 python sweep.py config/sweeps/english_compare.py --summarize=True
 python sweep.py config/sweeps/english_ladder.py --parallel=${PARALLEL:-6}
 python sweep.py config/sweeps/english_ladder.py --summarize=True --metric=val_bpb --summary_dir=summary-ladder-val_bpb
+python sweep.py config/sweeps/english_ladder.py --summarize=True
+# step 4: the 1.36B configs' speed in tokens and bytes of text a second, on an otherwise idle GPU
+python bench.py config/full_llama_1.36b.py --bench_text=english_mix_llama --bench_matmul_seconds=5
+python bench.py config/full_gpt2_1.36b.py --bench_text=english_mix_gpt2 --bench_matmul_seconds=5
