@@ -485,3 +485,47 @@ def test_stale_or_missing_package_is_one_line(tmp_path):
     result = run(script, '--debs', debs, '--out', out, env=dict(os.environ, PATH=str(empty)))
     assert_one_line_error(result, 'no apt-get to download it', f'apt-get download {first}=', '--input')
     assert not out.exists()
+
+
+# -----------------------------------------------------------------------------
+# README.md's numbers: from the committed manifest (collect.py --manifest), and the manifest from the
+# archive and the prepared datasets where this machine has them
+
+def manifest():
+    import json
+    with open(collect.MANIFEST) as f:
+        return json.load(f)
+
+
+def test_readme_numbers_are_the_manifest_s():
+    m = manifest()
+    with open(os.path.join(REPO, 'data', 'english_mix', 'README.md')) as f:
+        readme = f.read()
+    for name, s in m['sources'].items():
+        row = next(line for line in readme.splitlines() if line.startswith(f'| `{name}` | `'))
+        assert f"| {s['documents']:,} | {s['bytes']:,} | {s['val_documents']:,} | {s['val_bytes']:,} |" in row, name
+        assert f"| `{name}` | `{s['sha256']}` |" in readme
+    total = {k: sum(s[k] for s in m['sources'].values()) for k in ('documents', 'bytes', 'val_documents', 'val_bytes')}
+    assert f"| {total['documents']:,} | {total['bytes']:,} | {total['val_documents']:,} | {total['val_bytes']:,} |" in readme
+    assert f"{len(m['packages'])} packages" in readme
+    for package, version in m['packages'].items():
+        assert f"`{package}`" in readme and version in readme
+    flat = ' '.join(readme.split())
+    assert f"is {m['archive']['bytes']:,} bytes with SHA-256 `{m['archive']['sha256']}`" in flat
+    assert len(m['sources']) == 7 and f"about {total['bytes'] / 1e6:.0f} MB of English text from seven sources" in flat
+    tokens = sorted(d['stats']['train']['all']['tokens'] + d['stats']['val']['all']['tokens'] for d in m['datasets'].values())
+    assert f"It is about {total['bytes'] / 1e6:.0f} MB, {tokens[0] / 1e6:.0f} to {tokens[-1] / 1e6:.0f} million tokens" in flat
+    metas = [(name, d) for name, d in m['datasets'].items()]
+    assert collect.bytes_per_token_table(metas=metas) in readme
+    # the shares of the text the README gives by kind
+    share = lambda *names: 100 * sum(m['sources'][n]['bytes'] for n in names) / total['bytes']
+    assert f"**technical prose** ({share('linux_docs', 'python_docs', 'perl_docs', 'postgresql_docs', 'git_docs'):.0f}% of the bytes)" in flat
+    assert f"**a dictionary** ({share('dictionary'):.0f}%)" in flat and f"**code** ({share('python_code'):.0f}%)" in flat
+
+
+@pytest.mark.skipif(not (os.path.exists(collect.DEFAULT_ARCHIVE) and all(
+    os.path.exists(os.path.join(d, 'meta.pkl')) for d in collect.DATASETS)),
+    reason="the English mix is not collected and prepared here (python data/english_mix_gpt2/prepare.py and "
+           "data/english_mix_llama/prepare.py collect it from Debian's archive)")
+def test_the_manifest_is_what_the_archive_and_datasets_give():
+    assert collect.make_manifest() == manifest()

@@ -759,15 +759,22 @@ def default_source(args):
 DATASETS = [os.path.join(os.path.dirname(HERE), name) for name in ('english_mix_gpt2', 'english_mix_llama')]
 
 
-def bytes_per_token_table(folders=DATASETS):
-    """A markdown table: for each source (and all), its documents and UTF-8 bytes (train + val), and
-    for each prepared dataset its text tokens (BOS and end-of-document ids left out) and bytes a token."""
+def dataset_metas(folders=DATASETS):
+    """[(dataset name, meta.pkl)] of prepared datasets."""
     metas = []
     for folder in folders:
         path = os.path.join(folder, 'meta.pkl')
         if not os.path.exists(path):
             raise UserError(f"no {path}: run python {os.path.relpath(os.path.join(folder, 'prepare.py'), REPO)} first")
         metas.append((os.path.basename(os.path.normpath(folder)), load_meta(folder)))  # plain values only
+    return metas
+
+
+def bytes_per_token_table(folders=DATASETS, metas=None):
+    """A markdown table: for each source (and all), its documents and UTF-8 bytes (train + val), and
+    for each prepared dataset (or each (name, meta) of metas) its text tokens (BOS and end-of-document
+    ids left out) and bytes a token."""
+    metas = metas or dataset_metas(folders)
     names = list(metas[0][1]['sources']) + ['all']
     lines = ['| source | documents | bytes | ' + ' | '.join(f'{n} tokens | {n} bytes/token' for n, _ in metas) + ' |',
              '| --- ' * (3 + 2 * len(metas)) + '|']
@@ -790,6 +797,30 @@ def bytes_per_token_table(folders=DATASETS):
     return '\n'.join(lines)
 
 
+MANIFEST = os.path.join(HERE, 'manifest.json')
+
+
+def make_manifest(archive=DEFAULT_ARCHIVE, folders=DATASETS):
+    """What README.md's numbers are made from: the archive's size and SHA-256, its header's packages and
+    per-source counts and hashes, and each prepared dataset's per-source statistics (meta.pkl)."""
+    header, _ = read_archive(archive)
+    digest = hashlib.sha256()
+    with open(archive, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    keys = ('documents', 'bytes', 'val_documents', 'val_bytes', 'sha256')
+    return {
+        'archive': {'bytes': os.path.getsize(archive), 'sha256': digest.hexdigest()},
+        'packages': header['packages'],
+        'sources': {name: {k: source[k] for k in keys} for name, source in header['sources'].items()},
+        'datasets': {name: {'bos_id': meta['bos_id'], 'sources': list(meta['sources']),
+                            'stats': {split: {source: {k: v for k, v in numbers.items() if k in ('documents', 'bytes', 'tokens')}
+                                              for source, numbers in sources.items()}
+                                      for split, sources in meta['stats'].items()}}
+                     for name, meta in dataset_metas(folders)},
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='collect the English mix (Debian manuals, the 1913 Webster, '
                                                  'Python code) into one archive for the english_mix prepare.py scripts')
@@ -801,7 +832,16 @@ def main(argv=None):
     parser.add_argument('--table', nargs='*', metavar='DATASET',
                         help='print bytes per token per source of prepared datasets (default: english_mix_gpt2 and '
                              'english_mix_llama) instead of collecting')
+    parser.add_argument('--manifest', action='store_true',
+                        help=f"write {os.path.relpath(MANIFEST, REPO)} (README.md's numbers) from the archive and the "
+                             f"two prepared datasets instead of collecting")
     args = parser.parse_args(argv)
+    if args.manifest:
+        with open(MANIFEST, 'w') as f:
+            json.dump(make_manifest(), f, indent=1, sort_keys=False)
+            f.write('\n')
+        print(f"wrote {MANIFEST}")
+        return
     if args.table is not None:
         print(bytes_per_token_table(args.table or DATASETS))
         return
