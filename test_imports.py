@@ -22,7 +22,7 @@ FALLBACK_REQUIRED = ('torch', 'numpy', 'tqdm')
 OPTIONAL = (  # (package, what needs it, pyproject.toml's extra)
     ('tiktoken', 'GPT-2-style tokenizers', 'data'),
     ('transformers', 'LLaMA tokenizers, export_hf.py, bench.py --bench_baseline=hf', 'data'),
-    ('tokenizers', 'the stand-in tokenizers of data/stdlib_*', 'data'),
+    ('tokenizers', "Llama-2's tokenizer: data/tokenizers/build.py, and transformers' fast tokenizers", 'data'),
     ('datasets', 'hub datasets: data/slimpajama_6b_*', 'data'),
     ('pyarrow', '.parquet inputs', 'data'),
     ('zstandard', '.jsonl.zst inputs', 'data'),
