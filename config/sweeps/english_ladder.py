@@ -1,13 +1,13 @@
 # The reference comparison, version 2, step 3 (reference/english_mix/): the component ladder from GPT-2 to
 # LLaMA (config/ladder/README.md), all on GPT-2's tokenizer at step 1's best rate 2e-3: untied embeddings,
-# then RoPE, then SwiGLU at GELU's FLOPs, then RMSNorm (= LLaMA), and LLaMA at GPT-2's parameters; 3
+# then RoPE, then SwiGLU at GELU's FLOPs, then RMSNorm (= LLaMA), and LLaMA at GPT-2's parameters; 5
 # seeds a rung, then eval_bpb.py. It shares config/sweeps/english_compare.py's out_dir: the two end
-# rungs are that sweep's 'gpt2' and 'llama' runs (the same arguments), run once for both.
+# rungs' seeds 1 to 3 are that sweep's 'gpt2' and 'llama' runs (the same arguments), run once for both.
 #
 #     python sweep.py config/sweeps/english_ladder.py --parallel=6
 #     python sweep.py config/sweeps/english_ladder.py --summarize=True
 #
-# 6 configs x 3 seeds = 18 runs, 6 of them english_compare.py's.
+# 6 configs x 5 seeds = 30 runs, 6 of them english_compare.py's.
 out_dir = 'out-english-compare'
 summary_dir = 'summary-ladder'
 configs = {
@@ -19,7 +19,7 @@ configs = {
     'llama_params': 'config/ladder/llama_params.py',
 }
 overrides = {'learning_rate': 2e-3}
-grid = {'seed': [1, 2, 3]}
+grid = {'seed': [1, 2, 3, 4, 5]}
 min_lr_ratio = 0.1
 tuned = ''
 eval_bpb = True

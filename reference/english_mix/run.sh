@@ -2,7 +2,8 @@
 # The reference comparison, version 2 (README.md beside this file): the real tokenizers, the English
 # mix for each, step 1 (the learning-rate sweep of both architectures, 16 runs, 8 side by side on one
 # GPU), step 2 (both architectures on both tokenizers, 3 seeds, 12 runs), step 3 (the component ladder,
-# 12 more runs), their summaries, and step 4 (bench.py at the two 1.36B configs). From the repo root:
+# 5 seeds a rung, 24 more runs), their summaries, and step 4 (bench.py at the two 1.36B configs, each
+# with its own vocabulary and the other's). From the repo root:
 #
 #     bash reference/english_mix/run.sh           # PARALLEL=4 for a smaller GPU
 #
@@ -25,3 +26,6 @@ python sweep.py config/sweeps/english_ladder.py --summarize=True
 # step 4: the 1.36B configs' speed in tokens and bytes of text a second, on an otherwise idle GPU
 python bench.py config/full_llama_1.36b.py --bench_text=english_mix_llama --bench_matmul_seconds=5
 python bench.py config/full_gpt2_1.36b.py --bench_text=english_mix_gpt2 --bench_matmul_seconds=5
+# and each at the other's vocabulary (the architecture's speed alone)
+python bench.py config/full_llama_1.36b.py --vocab_size=50304 --bench_text=english_mix_gpt2 --bench_matmul_seconds=5
+python bench.py config/full_gpt2_1.36b.py --vocab_size=32000 --bench_text=english_mix_llama --bench_matmul_seconds=5
