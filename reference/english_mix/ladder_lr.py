@@ -24,12 +24,12 @@ import sweep  # noqa: E402
 from configurator import Configurator, UserError, run_cli  # noqa: E402
 
 DEFAULTS = dict(
-    ladder_dir=os.path.join('reference', 'english_mix', 'compare'),     # the ladder's out_dir (its 2e-3 runs)
-    rates_dir=os.path.join('reference', 'english_mix', 'ladder_lr'),    # english_ladder_lr.py's out_dir
-    ladder='config/sweeps/english_ladder.py',
-    rates='config/sweeps/english_ladder_lr.py',
-    metric='eval_bpb',
-    summary_dir='summary',
+    ladder_dir=os.path.join('reference', 'english_mix', 'compare'),     # the ladder's out_dir (its runs at its one rate)
+    rates_dir=os.path.join('reference', 'english_mix', 'ladder_lr'),    # the rates sweep's out_dir; the summary goes in it
+    ladder='config/sweeps/english_ladder.py',     # the ladder's sweep file: its overrides set the one learning rate
+    rates='config/sweeps/english_ladder_lr.py',   # the rates sweep's file: the rungs, the other rates and the seeds
+    metric='eval_bpb',                            # the summary's: 'eval_bpb', 'val_bpb' or 'val_loss' (compare.py)
+    summary_dir='summary',                        # the summary's folder inside rates_dir
 )
 
 
